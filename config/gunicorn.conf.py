@@ -1,0 +1,31 @@
+"""gunicorn settings for Order Portal. Override any of them with GUNICORN_CMD_ARGS."""
+
+import multiprocessing
+import os
+import sys
+
+bind = (os.environ.get("PORT") and f"0.0.0.0:{os.environ['PORT']}") or "127.0.0.1:8000"
+workers = min(4, multiprocessing.cpu_count() * 2)
+# Pages wait on Stripe; threads keep a worker useful while one request waits.
+worker_class = "gthread"
+threads = 4
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# The proxy in front terminates TLS; the portal trusts it as PORTAL_TRUSTED_PROXIES says.
+forwarded_allow_ips = "*"
+accesslog = "-"
+errorlog = "-"
+# Request lines only: query strings may hold a Checkout Session id, never a secret.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+def on_starting(server):
+    """Validate settings once in the master, so a bad one stops start-up with one line."""
+    from portal.settings import Settings, SettingsError
+
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        print(f"portal: setting {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,89 @@
+"""Order Portal: a customer's orders, read from Stripe, with downloads from S3."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from authlib.integrations.flask_client import OAuth
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal import errors, security
+from portal.auth.customer import load_customer
+from portal.auth.oidc import OidcLogin
+from portal.deliverables import Deliverables
+from portal.deliverables import make_client as make_s3_client
+from portal.extensions import csrf, login_manager
+from portal.orders.service import OrderService
+from portal.settings import Settings
+from portal.stripe_orders import StripeOrders
+from portal.stripe_orders import make_client as make_stripe_client
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the portal. Reads the environment only when no ``settings`` are given.
+
+    Makes no network calls: Stripe, S3 and the provider's discovery are reached on first
+    use, so the app starts (and ``/healthz`` answers) even while one of them is down.
+    """
+    settings = settings or Settings.from_env()
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        PORTAL_PUBLIC_URL=settings.public_url,
+        PORTAL_SESSION_HOURS=settings.session_hours,
+        PREFERRED_URL_SCHEME="https" if settings.https else "http",
+    )
+    app.extensions["portal.settings"] = settings
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+
+    _init_extensions(app, settings)
+    _init_services(app, settings)
+    _register_blueprints(app)
+    errors.register(app)
+    security.install(app, https=settings.https)
+    logging.getLogger("portal").setLevel(logging.INFO)
+    return app
+
+
+def _init_extensions(app: Flask, settings: Settings) -> None:
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.user_loader(load_customer)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = ""
+    login_manager.session_protection = None  # sessions are already bound by OIDC login
+    app.extensions["portal.oidc"] = OidcLogin(OAuth(app), settings)
+
+
+def _init_services(app: Flask, settings: Settings) -> None:
+    stripe_client = make_stripe_client(settings.stripe_secret_key, settings.stripe_api_base)
+    s3_client = make_s3_client(settings.s3_endpoint_url)
+    app.extensions["portal.orders"] = OrderService(
+        StripeOrders(stripe_client),
+        Deliverables(
+            s3_client, settings.s3_bucket, settings.s3_prefix, settings.download_ttl_seconds
+        ),
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.auth.routes import bp as auth_bp
+    from portal.main import bp as main_bp
+    from portal.orders.routes import bp as orders_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(orders_bp)

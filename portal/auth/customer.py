@@ -1,0 +1,59 @@
+"""The logged-in customer. There is no user table: who they are lives in the session."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import session
+from flask_login import UserMixin
+
+from portal.auth.oidc import Identity
+
+_KEY = "customer"
+
+
+@dataclass(frozen=True)
+class Customer(UserMixin):
+    """A customer as vouched for by the provider: subject, verified email, login time."""
+
+    sub: str
+    email: str
+    logged_in_at: float
+    id_token: str | None = None
+
+    def get_id(self) -> str:
+        """flask-login's id: the subject, unique at the provider."""
+        return self.sub
+
+
+def start_session(identity: Identity, lifetime_hours: int) -> Customer:
+    """Replace whatever the session held by a fresh one for ``identity``.
+
+    Clearing first means nothing from before the login (a planted session, an old
+    customer's data) survives into the logged-in session.
+    """
+    session.clear()
+    session.permanent = True
+    customer = Customer(sub=identity.sub, email=identity.email, logged_in_at=time.time())
+    session[_KEY] = {
+        "sub": customer.sub,
+        "email": customer.email,
+        "at": customer.logged_in_at,
+        "max": lifetime_hours * 3600,
+    }
+    # Kept apart from the customer data so only logout reads it (for id_token_hint).
+    session["id_token"] = identity.id_token
+    return customer
+
+
+def load_customer(user_id: str) -> Customer | None:
+    """flask-login's user loader: the session's customer, while the session is in date."""
+    data: dict[str, Any] | None = session.get(_KEY)
+    if not data or data.get("sub") != user_id:
+        return None
+    if time.time() - float(data["at"]) > float(data["max"]):
+        session.clear()  # the absolute limit, whatever the cookie's own expiry says
+        return None
+    return Customer(sub=data["sub"], email=data["email"], logged_in_at=float(data["at"]))

@@ -1,0 +1,37 @@
+"""The ``portal`` command: check settings, run the portal, run the local demo stack."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from portal.settings import Settings, SettingsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``portal`` console script."""
+    parser = argparse.ArgumentParser(prog="portal", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("check-config", help="validate the PORTAL_* settings and exit")
+    serve = commands.add_parser("serve", help="run the portal on a development server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"portal: setting {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print("portal: settings are valid")
+        return 0
+    from portal import create_app
+
+    create_app(settings).run(host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

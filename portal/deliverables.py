@@ -1,0 +1,104 @@
+"""The S3 adapter: the files an order delivers, and short-lived links to download them.
+
+The only module that imports ``boto3``. Keys are built from the shop's OrderID through the
+``PORTAL_S3_PREFIX`` template; no user input is ever joined into a key, and a download is
+signed only for a name that the listing itself returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from portal.domain import ORDER_ID_PATTERN, Deliverable, FilesUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+#: An order never has more files than this shown; more means the prefix is wrong.
+MAX_FILES_PER_ORDER = 1000
+
+
+def make_client(endpoint_url: str | None = None) -> S3Client:
+    """One S3 client for the app; credentials and region come the standard boto3 way."""
+    config = Config(
+        signature_version="s3v4",
+        connect_timeout=3,
+        read_timeout=5,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+class Deliverables:
+    """Lists and signs the files stored under an order's prefix."""
+
+    def __init__(self, client: S3Client, bucket: str, prefix_template: str, ttl: int) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._prefix_template = prefix_template
+        self._ttl = ttl
+
+    def prefix_for(self, order_id: str) -> str | None:
+        """The order's key prefix, or ``None`` for an OrderID Stripe would not keep."""
+        if not ORDER_ID_PATTERN.fullmatch(order_id):
+            log.warning("order id with characters Stripe does not allow; no files shown")
+            return None
+        return self._prefix_template.format(order_id=order_id)
+
+    def list_files(self, order_id: str) -> tuple[Deliverable, ...]:
+        """The order's files by name, in key order. Raises ``FilesUnavailable``."""
+        prefix = self.prefix_for(order_id)
+        if prefix is None:
+            return ()
+        files: list[Deliverable] = []
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(prefix) :]
+                    if name and not name.endswith("/"):
+                        files.append(_deliverable(name, obj))
+                if len(files) >= MAX_FILES_PER_ORDER:
+                    break
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("S3 listing failed for bucket %s: %s", self._bucket, type(exc).__name__)
+            raise FilesUnavailable("S3 did not answer") from exc
+        return tuple(files[:MAX_FILES_PER_ORDER])
+
+    def download_url(self, order_id: str, name: str) -> str:
+        """A presigned GET for a listed file that saves as ``name`` and soon expires."""
+        prefix = self.prefix_for(order_id)
+        if prefix is None:  # callers only pass names from list_files; keep it impossible
+            raise FilesUnavailable("order has no file prefix")
+        try:
+            return self._client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self._bucket,
+                    "Key": prefix + name,
+                    "ResponseContentDisposition": content_disposition(name),
+                },
+                ExpiresIn=self._ttl,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("S3 signing failed: %s", type(exc).__name__)
+            raise FilesUnavailable("could not sign the download") from exc
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an RFC 6266 filename: ASCII fallback plus UTF-8 ``filename*``."""
+    basename = name.rsplit("/", 1)[-1]
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in basename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(basename, safe='')}"
+
+
+def _deliverable(name: str, obj: Any) -> Deliverable:
+    return Deliverable(name=name, size=int(obj.get("Size", 0)), last_modified=obj["LastModified"])

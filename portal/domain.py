@@ -1,0 +1,166 @@
+"""The portal's own picture of an order, independent of Stripe's and S3's shapes.
+
+Adapters build these; rules and templates read only these.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+# Stripe's zero-decimal and three-decimal currencies
+# (https://docs.stripe.com/currencies#zero-decimal): an amount is in these units.
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+)
+THREE_DECIMAL_CURRENCIES = frozenset("bhd jod kwd omr tnd".split())
+_SYMBOLS = {"jpy": "¥", "usd": "$", "eur": "€", "gbp": "£", "cny": "CN¥", "krw": "₩"}
+
+#: What Stripe keeps of a ``client_reference_id``; anything else it silently drops.
+ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared trimmed and case-insensitively everywhere in the portal."""
+    return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount in the currency's minor units, as Stripe sends it."""
+
+    amount: int
+    currency: str
+
+    @property
+    def decimals(self) -> int:
+        """How many digits Stripe's integer amount has after the decimal point."""
+        code = self.currency.lower()
+        if code in ZERO_DECIMAL_CURRENCIES:
+            return 0
+        if code in THREE_DECIMAL_CURRENCIES:
+            return 3
+        return 2
+
+    def format(self) -> str:
+        """``¥5,000`` for 5000 JPY, ``$19.99`` for 1999 USD, ``CHF 12.00`` otherwise."""
+        sign = "-" if self.amount < 0 else ""
+        units = abs(self.amount) / 10**self.decimals
+        number = f"{units:,.{self.decimals}f}"
+        symbol = _SYMBOLS.get(self.currency.lower())
+        if symbol:
+            return f"{sign}{symbol}{number}"
+        return f"{sign}{self.currency.upper()} {number}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class OrderStatus(enum.Enum):
+    """What a customer needs to know about a completed checkout."""
+
+    PAID = "paid"
+    AWAITING_PAYMENT = "awaiting_payment"
+
+    @property
+    def label(self) -> str:
+        """The words shown next to the order (never colour alone)."""
+        return {"paid": "Paid", "awaiting_payment": "Awaiting payment"}[self.value]
+
+
+@dataclass(frozen=True)
+class LineItem:
+    """One product line of an order."""
+
+    description: str
+    quantity: int
+    amount_total: Money
+
+
+@dataclass(frozen=True)
+class Order:
+    """A completed Checkout Session, seen from the customer's side."""
+
+    session_id: str
+    #: The shop's OrderID (``client_reference_id``), or ``None`` when the link set none.
+    reference: str | None
+    created: datetime
+    status: OrderStatus
+    total: Money
+    email: str
+    items: tuple[LineItem, ...]
+    #: False when Stripe sent only the first few line items (the list shows "and more").
+    items_complete: bool = True
+
+    @property
+    def order_id(self) -> str:
+        """The id a customer sees: the shop's OrderID, else the session id."""
+        return self.reference or self.session_id
+
+    @property
+    def is_paid(self) -> bool:
+        """Only paid orders may download their files."""
+        return self.status is OrderStatus.PAID
+
+    def belongs_to(self, email: str) -> bool:
+        """Whether the order was placed with this (verified) email."""
+        return bool(self.email) and normalize_email(self.email) == normalize_email(email)
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of a customer's order list, newest first."""
+
+    orders: tuple[Order, ...]
+    number: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        """Whether a page before this one exists."""
+        return self.number > 1
+
+
+@dataclass(frozen=True)
+class Deliverable:
+    """A file the customer bought, as stored under the order's S3 prefix."""
+
+    name: str
+    size: int
+    last_modified: datetime
+
+    @property
+    def size_label(self) -> str:
+        """A human size: ``512 B``, ``1.2 KB``, ``3.4 MB``."""
+        size = float(self.size)
+        for unit in ("B", "KB", "MB", "GB"):
+            if size < 1024 or unit == "GB":
+                return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            size /= 1024
+        raise AssertionError("unreachable")
+
+
+class PortalError(Exception):
+    """Base of the portal's own errors, each mapped to a page by ``portal.errors``."""
+
+
+class OrdersUnavailable(PortalError):
+    """Stripe could not answer now (down, 5xx, rate limited): try again later."""
+
+    def __init__(self, reason: str, request_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.request_id = request_id
+
+
+class StripeMisconfigured(PortalError):
+    """Stripe refused our credentials or request: an operator must act."""
+
+    def __init__(self, reason: str, request_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.request_id = request_id
+
+
+class FilesUnavailable(PortalError):
+    """S3 could not list or sign the order's files now."""

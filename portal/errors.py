@@ -1,0 +1,96 @@
+"""Every error becomes one of our pages: never a traceback, never a secret."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from portal.domain import FilesUnavailable, OrdersUnavailable, StripeMisconfigured
+from portal.orders.service import OrderNotFound
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 30
+
+_DESCRIPTIONS = {
+    400: "The request was not understood.",
+    403: "You may not open this page.",
+    404: "There is nothing at this address.",
+    405: "This address does not accept that kind of request.",
+    413: "The request is too large.",
+    429: "Too many requests. Please wait a moment.",
+    500: "Something went wrong on our side. Please try again later.",
+}
+
+
+def register(app: Flask) -> None:
+    """Map the portal's errors and HTTP errors to pages (JSON for JSON clients)."""
+
+    @app.errorhandler(OrderNotFound)
+    def order_not_found(_: OrderNotFound) -> Response:
+        return error_page(404, "Order not found", "We could not find that order in your account.")
+
+    @app.errorhandler(OrdersUnavailable)
+    def orders_unavailable(exc: OrdersUnavailable) -> Response:
+        log.warning("orders unavailable (Stripe request id %s)", exc.request_id)
+        return _retry_later(
+            error_page(
+                503,
+                "Orders are temporarily unavailable",
+                "We cannot reach our payment provider right now. Please try again in a minute.",
+            )
+        )
+
+    @app.errorhandler(FilesUnavailable)
+    def files_unavailable(_: FilesUnavailable) -> Response:
+        return _retry_later(
+            error_page(
+                503,
+                "Downloads are temporarily unavailable",
+                "Your files cannot be reached right now. Please try again in a minute.",
+            )
+        )
+
+    @app.errorhandler(StripeMisconfigured)
+    def stripe_misconfigured(exc: StripeMisconfigured) -> Response:
+        log.critical("Stripe configuration problem (request id %s): %s", exc.request_id, exc)
+        return error_page(500, "Something went wrong", _DESCRIPTIONS[500])
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(_: CSRFError) -> Response:
+        return error_page(
+            400, "This form has expired", "Please go back, reload the page and try again."
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if status >= 500:
+            log.error("HTTP %s on %s %s", status, request.method, request.path)
+        custom = exc.description if exc.description != type(exc).description else None
+        return error_page(status, exc.name, custom or _DESCRIPTIONS.get(status, exc.name))
+
+    @app.errorhandler(Exception)
+    def unexpected(_: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_page(500, "Internal Server Error", _DESCRIPTIONS[500])
+
+
+def error_page(status: int, title: str, message: str) -> Response:
+    """Our error page, or a short JSON error for clients that asked for JSON."""
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        response = jsonify({"error": {"status": status, "message": message}})
+    else:
+        html = render_template("error.html", status=status, title=title, message=message)
+        response = make_response(html)
+    response.status_code = status
+    return response
+
+
+def _retry_later(response: Response) -> Response:
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -1,0 +1,75 @@
+"""The customer's order pages and downloads."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from portal.orders.service import OrderNotFound, OrderService
+from portal.stripe_orders import is_session_id
+
+bp = Blueprint("orders", __name__)
+
+#: Pages past this are refused before Stripe is asked (each costs more list calls).
+MAX_PAGE = 1000
+
+
+def _service() -> OrderService:
+    service: OrderService = current_app.extensions["portal.orders"]
+    return service
+
+
+@bp.get("/orders")
+@login_required
+def index() -> str:
+    """The customer's orders, 50 a page, newest first."""
+    number = _page_number(request.args.get("page"))
+    page = _service().page(current_user.email, number)
+    if not page.orders and number > 1:
+        abort(404)
+    return render_template("orders/list.html", page=page)
+
+
+@bp.get("/orders/return")
+def payment_return() -> Response | tuple[str, int]:
+    """Where a Payment Link sends the buyer after paying: their order, once logged in."""
+    session_id = request.args.get("session_id", "")
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path))
+    try:
+        order = _service().order(current_user.email, session_id)
+    except OrderNotFound:
+        return render_template("orders/return_unknown.html"), 404
+    flash("Thank you for your order.", "success")
+    return redirect(url_for("orders.detail", session_id=order.session_id))
+
+
+@bp.get("/orders/<session_id>")
+@login_required
+def detail(session_id: str) -> str:
+    """One order: items, amounts, status and files."""
+    order = _service().order(current_user.email, session_id)
+    return render_template("orders/detail.html", order=order, files=_service().files(order))
+
+
+@bp.get("/orders/<session_id>/files/<path:name>")
+@login_required
+def download(session_id: str, name: str) -> Response:
+    """A short-lived S3 link to one of the customer's paid files."""
+    if not is_session_id(session_id):
+        raise OrderNotFound(session_id)
+    url = _service().download_url(current_user.email, session_id, name)
+    response = redirect(url, code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _page_number(raw: str | None) -> int:
+    if raw is None:
+        return 1
+    if not re.fullmatch(r"[0-9]{1,6}", raw) or not 1 <= int(raw) <= MAX_PAGE:
+        abort(400, description="The page number must be a whole number from 1.")
+    return int(raw)

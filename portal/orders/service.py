@@ -1,0 +1,74 @@
+"""The rules between a customer and their orders: which are theirs, which files they get."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from portal.deliverables import Deliverables
+from portal.domain import Deliverable, FilesUnavailable, Order, OrderPage, PortalError
+from portal.stripe_orders import StripeOrders
+
+
+class OrderNotFound(PortalError):
+    """No such order for this customer: missing, not an order, or someone else's.
+
+    One error for all three, so the answer never tells whether an id exists.
+    """
+
+
+@dataclass(frozen=True)
+class OrderFiles:
+    """The files section of an order page."""
+
+    files: tuple[Deliverable, ...]
+    #: S3 could not be asked now; the order still shows.
+    unavailable: bool = False
+    #: False for orders that get no files (unpaid yet, or no OrderID to find them by).
+    expected: bool = True
+
+    @property
+    def being_prepared(self) -> bool:
+        """A paid order whose files are not written yet."""
+        return self.expected and not self.unavailable and not self.files
+
+
+class OrderService:
+    """What the order pages need, from Stripe and S3, with ownership enforced."""
+
+    def __init__(self, orders: StripeOrders, deliverables: Deliverables) -> None:
+        self._orders = orders
+        self._deliverables = deliverables
+
+    def page(self, email: str, number: int) -> OrderPage:
+        """One page of the customer's orders, newest first."""
+        return self._orders.list_orders(email, number)
+
+    def order(self, email: str, session_id: str) -> Order:
+        """The customer's own order, or :class:`OrderNotFound`."""
+        order = self._orders.find_order(session_id)
+        if order is None or not order.belongs_to(email):
+            raise OrderNotFound(session_id)
+        return order
+
+    def files(self, order: Order) -> OrderFiles:
+        """The order's files; an unpaid order has none to show yet."""
+        if not order.is_paid or order.reference is None:
+            return OrderFiles(files=(), expected=False)
+        try:
+            return OrderFiles(files=self._deliverables.list_files(order.reference))
+        except FilesUnavailable:
+            return OrderFiles(files=(), unavailable=True)
+
+    def download_url(self, email: str, session_id: str, name: str) -> str:
+        """A presigned URL for one of the customer's paid files, else ``OrderNotFound``.
+
+        ``name`` must be exactly one of the listed names: it is compared, never joined
+        into a key, so ``../`` and friends have nothing to work with.
+        """
+        order = self.order(email, session_id)
+        if not order.is_paid or order.reference is None:
+            raise OrderNotFound(session_id)
+        listed = {f.name for f in self._deliverables.list_files(order.reference)}
+        if name not in listed:
+            raise OrderNotFound(session_id)
+        return self._deliverables.download_url(order.reference, name)

@@ -1,0 +1,224 @@
+"""The Stripe adapter: Checkout Sessions in, :class:`~portal.domain.Order` out.
+
+Stripe is the portal's order database. This is the only module that imports ``stripe``;
+SDK objects are turned into plain dicts at the boundary and into domain objects here, so
+nothing else ever sees Stripe's shapes (stripe 16 objects are not dicts anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from portal.domain import (
+    LineItem,
+    Money,
+    Order,
+    OrderPage,
+    OrderStatus,
+    OrdersUnavailable,
+    StripeMisconfigured,
+)
+
+log = logging.getLogger(__name__)
+
+#: Orders shown on one page of ``/orders``.
+ORDERS_PER_PAGE = 50
+#: Stripe's largest page; one list call covers two portal pages.
+STRIPE_PAGE_LIMIT = 100
+#: Seconds to wait for Stripe before showing "temporarily unavailable" (SDK default: 80).
+STRIPE_TIMEOUT_SECONDS = 5.0
+#: Retries for connection errors and 5xx/409/429 answers; the SDK does none unless told.
+STRIPE_NETWORK_RETRIES = 2
+
+_SESSION_ID = re.compile(r"cs_(?:test_|live_)?[A-Za-z0-9]{8,250}")
+_PAID_STATUSES = {"paid", "no_payment_required"}
+
+Json = dict[str, Any]
+
+
+def make_client(secret_key: str, api_base: str | None = None) -> stripe.StripeClient:
+    """One ``StripeClient`` for the app, with a short timeout and retries switched on."""
+    return stripe.StripeClient(
+        secret_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=STRIPE_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+def is_session_id(value: str) -> bool:
+    """Whether ``value`` is shaped like a Checkout Session id (checked before any call)."""
+    return bool(_SESSION_ID.fullmatch(value))
+
+
+class StripeOrders:
+    """Reads a customer's orders from Checkout Sessions."""
+
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._client = client
+
+    def list_orders(self, email: str, page: int) -> OrderPage:
+        """Page ``page`` (1-based) of the orders placed with ``email``, newest first.
+
+        Stripe's email filter is exact-match, so an email that is not lower-case is asked
+        for as given and lower-cased, and the two lists are merged by session id. Only as
+        many Stripe pages are read as the requested page needs: page 1 and 2 cost one call.
+        """
+        wanted = page * ORDERS_PER_PAGE
+        sources = [_SessionSource(self._list_page, spelling) for spelling in _spellings(email)]
+        sessions: dict[str, Json] = {}
+        for source in sources:
+            for session in source.first(wanted):
+                sessions[session["id"]] = session
+        ordered = sorted(sessions.values(), key=lambda s: (-int(s["created"]), s["id"]))
+        shown = ordered[wanted - ORDERS_PER_PAGE : wanted]
+        has_next = len(ordered) > wanted or any(s.has_more for s in sources)
+        return OrderPage(
+            orders=tuple(_order_from_session(s) for s in shown), number=page, has_next=has_next
+        )
+
+    def find_order(self, session_id: str) -> Order | None:
+        """The order behind ``session_id`` with all its line items, or ``None``.
+
+        Sessions that are not orders (``open``, ``expired``) are ``None`` too, so a caller
+        cannot tell them from ids that do not exist.
+        """
+        if not is_session_id(session_id):
+            return None
+        session = _call(
+            lambda: self._client.v1.checkout.sessions.retrieve(
+                session_id, params={"expand": ["line_items"]}
+            ),
+            missing_ok=True,
+        )
+        if session is None or session.get("status") != "complete":
+            return None
+        line_items = session.get("line_items") or {}
+        if line_items.get("has_more"):
+            session["line_items"] = {
+                "data": self._all_line_items(session_id),
+                "has_more": False,
+            }
+        return _order_from_session(session)
+
+    def _list_page(self, email: str, starting_after: str | None) -> Json:
+        params: Any = {
+            "customer_details": {"email": email},
+            "status": "complete",
+            "limit": STRIPE_PAGE_LIMIT,
+            "expand": ["data.line_items"],
+        }
+        if starting_after:
+            params["starting_after"] = starting_after
+        result = _call(lambda: self._client.v1.checkout.sessions.list(params=params))
+        assert result is not None  # a list call is never "missing"
+        return result
+
+    def _all_line_items(self, session_id: str) -> list[Json]:
+        items: list[Json] = []
+        starting_after: str | None = None
+        while True:
+            page = self._line_items_page(session_id, starting_after)
+            items.extend(page["data"])
+            if not page.get("has_more") or not page["data"]:
+                return items
+            starting_after = page["data"][-1]["id"]
+
+    def _line_items_page(self, session_id: str, starting_after: str | None) -> Json:
+        params: Any = {"limit": STRIPE_PAGE_LIMIT}
+        if starting_after:
+            params["starting_after"] = starting_after
+        result = _call(
+            lambda: self._client.v1.checkout.sessions.line_items.list(session_id, params=params)
+        )
+        assert result is not None
+        return result
+
+
+@dataclass
+class _SessionSource:
+    """A lazily paged Stripe list of one email spelling's complete sessions."""
+
+    fetch: Callable[[str, str | None], Json]
+    email: str
+    has_more: bool = True
+    _seen: list[Json] = field(default_factory=list)
+
+    def first(self, count: int) -> list[Json]:
+        """The first ``count`` sessions, reading only the Stripe pages that needs."""
+        while len(self._seen) < count and self.has_more:
+            after = self._seen[-1]["id"] if self._seen else None
+            page = self.fetch(self.email, after)
+            self._seen.extend(page["data"])
+            self.has_more = bool(page.get("has_more")) and bool(page["data"])
+        return self._seen[:count]
+
+
+def _spellings(email: str) -> list[str]:
+    trimmed = email.strip()
+    lowered = trimmed.lower()
+    return [lowered] if trimmed == lowered else [trimmed, lowered]
+
+
+def _call(request: Callable[[], Any], *, missing_ok: bool = False) -> Json | None:
+    """Run one SDK request; turn its object into a dict and its errors into ours."""
+    try:
+        return dict(request().to_dict())
+    except stripe.InvalidRequestError as exc:
+        if missing_ok and exc.http_status == 404:
+            return None
+        log.error("Stripe rejected a request (request id %s): %s", exc.request_id, exc.code)
+        raise StripeMisconfigured("Stripe rejected the request", exc.request_id) from exc
+    except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+        log.critical(
+            "Stripe refused the API key (request id %s): check PORTAL_STRIPE_SECRET_KEY",
+            exc.request_id,
+        )
+        raise StripeMisconfigured("Stripe refused the API key", exc.request_id) from exc
+    except stripe.StripeError as exc:
+        # Connection errors, 5xx and rate limits: the SDK has already retried.
+        log.warning(
+            "Stripe unavailable (%s, HTTP %s, request id %s)",
+            type(exc).__name__,
+            exc.http_status,
+            exc.request_id,
+        )
+        raise OrdersUnavailable("Stripe did not answer", exc.request_id) from exc
+
+
+def _order_from_session(session: Json) -> Order:
+    currency = session.get("currency") or "usd"
+    line_items = session.get("line_items") or {}
+    details = session.get("customer_details") or {}
+    return Order(
+        session_id=session["id"],
+        reference=session.get("client_reference_id"),
+        created=datetime.fromtimestamp(int(session["created"]), tz=UTC),
+        status=(
+            OrderStatus.PAID
+            if session.get("payment_status") in _PAID_STATUSES
+            else OrderStatus.AWAITING_PAYMENT
+        ),
+        total=Money(int(session.get("amount_total") or 0), currency),
+        email=details.get("email") or "",
+        items=tuple(_line_item(item, currency) for item in line_items.get("data") or ()),
+        items_complete=not line_items.get("has_more", False),
+    )
+
+
+def _line_item(item: Json, currency: str) -> LineItem:
+    price = item.get("price") or {}
+    product = price.get("product")
+    name = item.get("description") or (product.get("name") if isinstance(product, dict) else "")
+    return LineItem(
+        description=name or "Item",
+        quantity=int(item.get("quantity") or 1),
+        amount_total=Money(int(item.get("amount_total") or 0), item.get("currency") or currency),
+    )

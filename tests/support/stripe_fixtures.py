@@ -1,0 +1,83 @@
+"""Stripe objects for tests, shaped by Stripe's own examples in ``shared/stripe/fixtures3.json``."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "fixtures3.json"
+
+_ids = itertools.count(1)
+_clock = itertools.count(1_760_000_000, 60)
+
+
+@cache
+def _resources() -> dict[str, Any]:
+    return json.loads(FIXTURES.read_text())["resources"]
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A fresh deep copy of Stripe's example object ``name`` (e.g. ``checkout.session``)."""
+    return copy.deepcopy(_resources()[name])
+
+
+def session_id() -> str:
+    """A new id shaped like a live Checkout Session id."""
+    return f"cs_test_a1{next(_ids):056d}"
+
+
+def line_item(description: str, unit_amount: int, quantity: int = 1, currency: str = "jpy") -> dict:
+    """A Checkout line item (``item`` in the fixtures)."""
+    item = fixture("item")
+    price = fixture("price")
+    price.update(unit_amount=unit_amount, currency=currency)
+    item.update(
+        id=f"li_{next(_ids):024d}",
+        description=description,
+        quantity=quantity,
+        currency=currency,
+        amount_subtotal=unit_amount * quantity,
+        amount_total=unit_amount * quantity,
+        price=price,
+    )
+    return item
+
+
+def checkout_session(
+    email: str,
+    *,
+    reference: str | None = "ORDER-1",
+    amount: int = 5000,
+    currency: str = "jpy",
+    status: str = "complete",
+    payment_status: str = "paid",
+    items: list[dict] | None = None,
+    created: int | None = None,
+) -> dict[str, Any]:
+    """A Checkout Session as Stripe returns it, for ``email``."""
+    session = fixture("checkout.session")
+    session.update(
+        id=session_id(),
+        client_reference_id=reference,
+        amount_total=amount,
+        amount_subtotal=amount,
+        currency=currency,
+        status=status,
+        payment_status=payment_status,
+        created=created if created is not None else next(_clock),
+        customer_email=None,
+        url=None,
+    )
+    details = session.get("customer_details") or {}
+    session["customer_details"] = {**details, "email": email}
+    session["_items"] = items if items is not None else [line_item("Photo book", amount, 1, currency)]
+    return session
+
+
+def list_object(data: list[dict], *, has_more: bool, url: str) -> dict[str, Any]:
+    """Stripe's list envelope."""
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}

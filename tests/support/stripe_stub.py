@@ -1,0 +1,164 @@
+"""A small Stripe at the HTTP boundary (``responses``), for the portal's unit tests.
+
+The real ``stripe`` SDK sends real HTTP requests; this answers them the way Stripe's API
+does for the calls the portal makes, and counts them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+import responses
+
+API = "https://api.stripe.com"
+EXPANDED_LINE_ITEMS = 10  # how many line items Stripe includes when expanded in a list
+
+
+class StripeStub:
+    """Checkout Sessions kept in memory and served over ``responses``."""
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.sessions: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, str]] = []
+        #: When set, every call answers this HTTP status with Stripe's error body.
+        self.fail_with: int | None = None
+        #: When set, every call fails to connect.
+        self.unreachable = False
+        base = re.escape(API)
+        mock.add_callback(
+            responses.GET, re.compile(base + r"/v1/checkout/sessions(\?.*)?$"), self._list
+        )
+        mock.add_callback(
+            responses.GET,
+            re.compile(base + r"/v1/checkout/sessions/[^/?]+/line_items(\?.*)?$"),
+            self._line_items,
+        )
+        mock.add_callback(
+            responses.GET, re.compile(base + r"/v1/checkout/sessions/[^/?]+(\?.*)?$"), self._retrieve
+        )
+
+    def add(self, *sessions: dict[str, Any]) -> None:
+        """Store sessions (from ``stripe_fixtures.checkout_session``)."""
+        self.sessions.extend(sessions)
+
+    @property
+    def call_count(self) -> int:
+        return len(self.calls)
+
+    def _answer(self, request: Any, handler: Any) -> tuple[int, dict[str, str], str]:
+        parts = urlsplit(request.url)
+        self.calls.append((request.method, parts.path))
+        if self.unreachable:
+            raise requests.ConnectionError("connection refused")
+        headers = {"Request-Id": f"req_test{len(self.calls)}", "Content-Type": "application/json"}
+        if self.fail_with:
+            return self.fail_with, headers, json.dumps(_error(self.fail_with))
+        params = _params(parts.query)
+        status, body = handler(parts.path, params)
+        return status, headers, json.dumps(body)
+
+    def _list(self, request: Any) -> tuple[int, dict[str, str], str]:
+        def handle(_: str, params: dict[str, Any]) -> tuple[int, Any]:
+            email = params.get("customer_details[email]")
+            found = [
+                s
+                for s in self.sessions
+                if (email is None or s["customer_details"]["email"] == email)
+                and s["status"] == params.get("status", s["status"])
+            ]
+            found.sort(key=lambda s: (-s["created"], s["id"]))
+            page, has_more = _page(found, params)
+            expand = "data.line_items" in params.get("expand", [])
+            data = [_public(s, expand_items=expand) for s in page]
+            return 200, _list(data, has_more, "/v1/checkout/sessions")
+
+        return self._answer(request, handle)
+
+    def _retrieve(self, request: Any) -> tuple[int, dict[str, str], str]:
+        def handle(path: str, params: dict[str, Any]) -> tuple[int, Any]:
+            session = self._find(path.rsplit("/", 1)[-1])
+            if session is None:
+                return 404, _missing(path.rsplit("/", 1)[-1])
+            return 200, _public(session, expand_items="line_items" in params.get("expand", []))
+
+        return self._answer(request, handle)
+
+    def _line_items(self, request: Any) -> tuple[int, dict[str, str], str]:
+        def handle(path: str, params: dict[str, Any]) -> tuple[int, Any]:
+            session_id = path.split("/")[-2]
+            session = self._find(session_id)
+            if session is None:
+                return 404, _missing(session_id)
+            page, has_more = _page(session["_items"], params)
+            return 200, _list(page, has_more, f"/v1/checkout/sessions/{session_id}/line_items")
+
+        return self._answer(request, handle)
+
+    def _find(self, session_id: str) -> dict[str, Any] | None:
+        return next((s for s in self.sessions if s["id"] == session_id), None)
+
+
+def _params(query: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if re.fullmatch(r"expand\[\d*\]", key):
+            params.setdefault("expand", []).append(value)
+        else:
+            params[key] = value
+    return params
+
+
+def _page(items: list[dict[str, Any]], params: dict[str, Any]) -> tuple[list[dict], bool]:
+    limit = int(params.get("limit", 10))
+    start = 0
+    if "starting_after" in params:
+        ids = [i["id"] for i in items]
+        start = ids.index(params["starting_after"]) + 1
+    page = items[start : start + limit]
+    return page, start + limit < len(items)
+
+
+def _public(session: dict[str, Any], *, expand_items: bool) -> dict[str, Any]:
+    body = {k: v for k, v in session.items() if not k.startswith("_")}
+    if expand_items:
+        items = session["_items"]
+        body["line_items"] = _list(
+            items[:EXPANDED_LINE_ITEMS],
+            len(items) > EXPANDED_LINE_ITEMS,
+            f"/v1/checkout/sessions/{session['id']}/line_items",
+        )
+    return body
+
+
+def _list(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def _missing(session_id: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "resource_missing",
+            "param": "session",
+            "message": f"No such checkout.session: '{session_id}'",
+        }
+    }
+
+
+def _error(status: int) -> dict[str, Any]:
+    kinds = {401: "invalid_request_error", 429: "invalid_request_error"}
+    messages = {
+        401: "Invalid API Key provided: sk_test_****1234",
+        429: "Too many requests",
+    }
+    return {
+        "error": {
+            "type": kinds.get(status, "api_error"),
+            "code": "rate_limit" if status == 429 else None,
+            "message": messages.get(status, "Something went wrong on Stripe's end."),
+        }
+    }

@@ -1,0 +1,13 @@
+"""The WSGI entry point: ``gunicorn -c config/gunicorn.conf.py wsgi:app``."""
+
+import sys
+
+from portal import create_app
+from portal.settings import SettingsError
+
+try:
+    app = create_app()
+except SettingsError as exc:
+    print(f"portal: setting {exc}", file=sys.stderr)
+    # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning.
+    sys.exit(3)
