@@ -152,13 +152,14 @@ class _SessionSource:
     _seen: list[Json] = field(default_factory=list)
 
     def first(self, count: int) -> list[Json]:
-        """The first ``count`` sessions, reading only the Stripe pages that needs."""
+        """At least the first ``count`` sessions (all read so far), reading only the pages
+        that needs. Returning the surplus tells the caller whether another page exists."""
         while len(self._seen) < count and self.has_more:
             after = self._seen[-1]["id"] if self._seen else None
             page = self.fetch(self.email, after)
             self._seen.extend(page["data"])
             self.has_more = bool(page.get("has_more")) and bool(page["data"])
-        return self._seen[:count]
+        return self._seen
 
 
 def _spellings(email: str) -> list[str]:

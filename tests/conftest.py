@@ -1,4 +1,4 @@
-"""Fixtures that read like the customer's story: a portal, a login, orders in Stripe, files in S3."""
+"""Fixtures that read like the customer's story: a portal, a login, Stripe orders, S3 files."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def s3(aws: None):  # type: ignore[no-untyped-def]
 def stripe_api(idp_url: str) -> Iterator[StripeStub]:
     """Stripe's API over HTTP, answered by ``responses``; the IdP passes through."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru(re.compile(re.escape(idp_url)))
+        # Local servers (the IdP, the test providers) are real; only Stripe is answered here.
+        mock.add_passthru(re.compile(r"http://(localhost|127\.0\.0\.1):\d+"))
         yield StripeStub(mock)
 
 

@@ -22,6 +22,8 @@ class StripeStub:
     """Checkout Sessions kept in memory and served over ``responses``."""
 
     def __init__(self, mock: responses.RequestsMock) -> None:
+        #: The underlying mock, for tests that answer another HTTP service too.
+        self.mock = mock
         self.sessions: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []
         #: When set, every call answers this HTTP status with Stripe's error body.
@@ -38,7 +40,9 @@ class StripeStub:
             self._line_items,
         )
         mock.add_callback(
-            responses.GET, re.compile(base + r"/v1/checkout/sessions/[^/?]+(\?.*)?$"), self._retrieve
+            responses.GET,
+            re.compile(base + r"/v1/checkout/sessions/[^/?]+(\?.*)?$"),
+            self._retrieve,
         )
 
     def add(self, *sessions: dict[str, Any]) -> None:

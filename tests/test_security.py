@@ -1,0 +1,94 @@
+"""Headers, error pages and health: what every response promises."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal import create_app
+from tests.conftest import with_settings
+
+
+def test_every_response_carries_the_security_headers(client):
+    response = client.get("/")
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_pages_behind_login_are_not_cached(client, logged_in, stripe_api):
+    assert client.get("/orders").headers["Cache-Control"] == "no-store"
+
+
+def test_static_files_may_be_cached(client):
+    response = client.get("/static/portal.css")
+    assert response.status_code == 200
+    assert response.headers.get("Cache-Control") != "no-store"
+
+
+def test_pages_have_no_inline_script(client, logged_in, stripe_api):
+    for path in ("/", "/orders", "/nowhere"):
+        assert b"<script" not in client.get(path).data
+
+
+def test_healthz_answers_without_calling_stripe(client, stripe_api):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+    assert stripe_api.call_count == 0
+
+
+def test_unknown_page_is_our_404(client):
+    response = client.get("/wp-admin.php")
+    assert response.status_code == 404
+    assert "There is nothing at this address" in response.get_data(as_text=True)
+
+
+def test_json_clients_get_a_json_error(client):
+    response = client.get("/nowhere", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.json == {
+        "error": {"status": 404, "message": "There is nothing at this address."}
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/orders"), ("PUT", "/"), ("DELETE", "/healthz"), ("POST", "/auth/callback")],
+)
+def test_wrong_methods_are_405_pages(client, method, path):
+    assert client.open(path, method=method).status_code == 405
+
+
+def test_oversized_body_is_413(client):
+    response = client.post("/logout", data=b"x" * (1024 * 1024 + 10), content_type="text/plain")
+    assert response.status_code == 413
+
+
+def test_an_unexpected_error_is_a_plain_500_page(app, client):
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("sk_test_portal1234 leaked?")
+
+    response = client.get("/boom")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and "sk_test" not in body and "RuntimeError" not in body
+
+
+def test_trusted_proxy_headers_are_honoured_only_when_configured(settings, s3, stripe_api):
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example.jp"}
+    plain = create_app(settings)
+
+    @plain.get("/whoami")
+    def whoami() -> str:
+        from flask import request
+
+        return request.url_root
+
+    assert plain.test_client().get("/whoami", headers=headers).data == b"http://localhost/"
+    proxied = create_app(with_settings(settings, trusted_proxies=1))
+    proxied.add_url_rule("/whoami", view_func=whoami)
+    assert proxied.test_client().get("/whoami", headers=headers).data == b"https://shop.example.jp/"

@@ -1,0 +1,136 @@
+"""Settings are validated at start-up with one clear line per problem, never a secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal.settings import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = {
+    "PORTAL_SECRET_KEY": "x" * 40,
+    "PORTAL_PUBLIC_URL": "https://portal.example.jp/",
+    "PORTAL_STRIPE_SECRET_KEY": "sk_test_abc123",
+    "PORTAL_STRIPE_WEBHOOK_SECRET": "whsec_abc123",
+    "PORTAL_OIDC_ISSUER": "https://idp.example.jp",
+    "PORTAL_OIDC_CLIENT_ID": "portal",
+    "PORTAL_OIDC_CLIENT_SECRET": "very-secret-value",
+    "PORTAL_S3_BUCKET": "shop-deliverables",
+}
+
+
+SECRETS = {"PORTAL_SECRET_KEY", "PORTAL_STRIPE_SECRET_KEY", "PORTAL_STRIPE_WEBHOOK_SECRET"}
+
+
+def test_good_settings_load_with_defaults():
+    settings = Settings.from_env(GOOD)
+    assert settings.public_url == "https://portal.example.jp"
+    assert settings.https
+    assert settings.oidc_scopes == "openid email profile"
+    assert settings.oidc_algorithms == ("RS256", "ES256")
+    assert settings.s3_prefix == "{order_id}/"
+    assert settings.download_ttl_seconds == 300
+    assert settings.trusted_proxies == 0
+    assert settings.stripe_api_base is None
+
+
+def test_secrets_are_not_in_the_repr():
+    text = repr(Settings.from_env(GOOD))
+    assert "sk_test_abc123" not in text and "very-secret-value" not in text and "x" * 40 not in text
+
+
+def test_several_webhook_secrets_are_accepted_for_rotation():
+    env = {**GOOD, "PORTAL_STRIPE_WEBHOOK_SECRET": "whsec_old, whsec_new"}
+    assert Settings.from_env(env).stripe_webhook_secrets == ("whsec_old", "whsec_new")
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_each_required_setting_missing_is_named(name):
+    env = {k: v for k, v in GOOD.items() if k != name}
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(env)
+    assert str(error.value) == f"{name}: is required but not set"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_SECRET_KEY", "short-key-7"),
+        ("PORTAL_PUBLIC_URL", "portal.example.jp"),
+        ("PORTAL_PUBLIC_URL", "ftp://portal.example.jp"),
+        ("PORTAL_STRIPE_SECRET_KEY", "pk_test_123456"),
+        ("PORTAL_STRIPE_SECRET_KEY", "sk_live_"),
+        ("PORTAL_STRIPE_WEBHOOK_SECRET", "plain-text-value-9"),
+        ("PORTAL_STRIPE_WEBHOOK_SECRET", ","),
+        ("PORTAL_STRIPE_API_BASE", "localhost:12111"),
+        ("PORTAL_OIDC_ISSUER", "idp.example.jp"),
+        ("PORTAL_OIDC_SCOPES", "email profile"),
+        ("PORTAL_OIDC_ALGORITHMS", "RS256 none"),
+        ("PORTAL_OIDC_ALGORITHMS", "HS256"),
+        ("PORTAL_S3_BUCKET", "Not_A_Bucket"),
+        ("PORTAL_S3_ENDPOINT_URL", "not a url"),
+        ("PORTAL_S3_PREFIX", "orders/"),
+        ("PORTAL_S3_PREFIX", "{order_id}/{email}/"),
+        ("PORTAL_S3_PREFIX", "../{order_id}/"),
+        ("PORTAL_DOWNLOAD_TTL_SECONDS", "3601"),
+        ("PORTAL_DOWNLOAD_TTL_SECONDS", "0"),
+        ("PORTAL_DOWNLOAD_TTL_SECONDS", "five"),
+        ("PORTAL_TRUSTED_PROXIES", "-1"),
+        ("PORTAL_SESSION_HOURS", "13"),
+    ],
+)
+def test_malformed_settings_are_named_in_one_line(name, value):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({**GOOD, name: value})
+    message = str(error.value)
+    assert message.startswith(f"{name}: ")
+    assert "\n" not in message
+    if name in SECRETS:
+        assert value not in message
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    return subprocess.run(
+        args, env={**clean, **env}, cwd=ROOT / "tests", capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_config_with_a_missing_setting_prints_one_line_and_fails():
+    env = {k: v for k, v in GOOD.items() if k != "PORTAL_S3_BUCKET"}
+    result = _run([sys.executable, "-m", "portal.cli", "check-config"], env)
+    assert result.returncode == 2
+    assert result.stderr == "portal: setting PORTAL_S3_BUCKET: is required but not set\n"
+
+
+def test_check_config_with_good_settings_succeeds():
+    result = _run([sys.executable, "-m", "portal.cli", "check-config"], GOOD)
+    assert result.returncode == 0, result.stderr
+
+
+def test_gunicorn_with_a_bad_setting_stops_with_one_line_and_no_traceback():
+    env = {**GOOD, "PORTAL_STRIPE_WEBHOOK_SECRET": ""}
+    result = _run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "config/gunicorn.conf.py"),
+            "--chdir",
+            str(ROOT),
+            "--bind",
+            "127.0.0.1:0",
+            "wsgi:app",
+        ],
+        env,
+    )
+    assert result.returncode != 0
+    assert "portal: setting PORTAL_STRIPE_WEBHOOK_SECRET: is required but not set" in result.stderr
+    assert "Traceback" not in result.stderr
