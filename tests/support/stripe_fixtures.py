@@ -74,7 +74,9 @@ def checkout_session(
     )
     details = session.get("customer_details") or {}
     session["customer_details"] = {**details, "email": email}
-    session["_items"] = items if items is not None else [line_item("Photo book", amount, 1, currency)]
+    session["_items"] = (
+        items if items is not None else [line_item("Photo book", amount, 1, currency)]
+    )
     return session
 
 
