@@ -83,7 +83,9 @@ def _register_blueprints(app: Flask) -> None:
     from portal.auth.routes import bp as auth_bp
     from portal.main import bp as main_bp
     from portal.orders.routes import bp as orders_bp
+    from portal.webhooks.routes import bp as webhooks_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(webhooks_bp)

@@ -7,9 +7,11 @@ nothing else ever sees Stripe's shapes (stripe 16 objects are not dicts anyway).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,7 @@ from portal.domain import (
     OrderPage,
     OrderStatus,
     OrdersUnavailable,
+    PortalError,
     StripeMisconfigured,
 )
 
@@ -36,6 +39,9 @@ STRIPE_PAGE_LIMIT = 100
 STRIPE_TIMEOUT_SECONDS = 5.0
 #: Retries for connection errors and 5xx/409/429 answers; the SDK does none unless told.
 STRIPE_NETWORK_RETRIES = 2
+
+#: Stripe's own tolerance for a webhook signature's age.
+WEBHOOK_TOLERANCE_SECONDS = 300
 
 _SESSION_ID = re.compile(r"cs_(?:test_|live_)?[A-Za-z0-9]{8,250}")
 _PAID_STATUSES = {"paid", "no_payment_required"}
@@ -222,4 +228,88 @@ def _line_item(item: Json, currency: str) -> LineItem:
         description=name or "Item",
         quantity=int(item.get("quantity") or 1),
         amount_total=Money(int(item.get("amount_total") or 0), item.get("currency") or currency),
+    )
+
+
+class InvalidWebhook(PortalError):
+    """A webhook request that is not a genuine, fresh Stripe event."""
+
+
+@dataclass(frozen=True)
+class StripeEvent:
+    """The parts of a verified Stripe event the portal acts on."""
+
+    id: str
+    type: str
+    created: int
+    #: ``data.object.id`` (a Checkout Session id for ``checkout.session.*``).
+    object_id: str | None
+    #: ``data.object.customer_details.email`` when the object carries one.
+    email: str | None
+    #: ``data.object.client_reference_id``: the shop's OrderID.
+    reference: str | None
+    payment_status: str | None
+    #: The whole event as Stripe sent it, for forwarding.
+    payload: Json = field(repr=False, compare=False)
+
+
+def verify_webhook(payload: bytes, signature: str | None, secrets: Sequence[str]) -> StripeEvent:
+    """Check Stripe's signature (any of ``secrets``) and read the event.
+
+    Raises :class:`InvalidWebhook` for a missing, malformed, wrong or stale signature
+    (older than Stripe's 300 s tolerance, or as far in the future), and for a body that is
+    not a Stripe event. The body is parsed only after the signature holds.
+    """
+    if not signature:
+        raise InvalidWebhook("missing Stripe-Signature header")
+    if not any(_signed_by(payload, signature, secret) for secret in secrets):
+        raise InvalidWebhook("signature does not verify")
+    if _signed_at(signature) > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+        raise InvalidWebhook("signature timestamp is in the future")
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:  # includes bad UTF-8
+        raise InvalidWebhook("body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise InvalidWebhook("not a Stripe event")
+    return _event_from(data)
+
+
+def _signed_by(payload: bytes, signature: str, secret: str) -> bool:
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8", errors="replace"),
+            signature,
+            secret,
+            WEBHOOK_TOLERANCE_SECONDS,
+        )
+    except stripe.SignatureVerificationError:
+        return False
+    return True
+
+
+def _signed_at(signature: str) -> int:
+    for part in signature.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def _event_from(data: Json) -> StripeEvent:
+    obj = (data.get("data") or {}).get("object")
+    if data.get("object") != "event" or not isinstance(obj, dict):
+        raise InvalidWebhook("not a Stripe event")
+    if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
+        raise InvalidWebhook("event without id or type")
+    details = obj.get("customer_details") or {}
+    return StripeEvent(
+        id=data["id"],
+        type=data["type"],
+        created=int(data.get("created") or 0),
+        object_id=obj.get("id") if isinstance(obj.get("id"), str) else None,
+        email=details.get("email") if isinstance(details, dict) else None,
+        reference=obj.get("client_reference_id"),
+        payment_status=obj.get("payment_status"),
+        payload=data,
     )
