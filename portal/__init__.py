@@ -15,11 +15,14 @@ from portal.auth.customer import load_customer
 from portal.auth.oidc import OidcLogin
 from portal.deliverables import Deliverables
 from portal.deliverables import make_client as make_s3_client
+from portal.eventbridge import EventForwarder
 from portal.extensions import csrf, login_manager
+from portal.order_cache import OrderCache, make_backend
 from portal.orders.service import OrderService
 from portal.settings import Settings
 from portal.stripe_orders import StripeOrders
 from portal.stripe_orders import make_client as make_stripe_client
+from portal.webhooks.handler import EventHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,12 +74,22 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 def _init_services(app: Flask, settings: Settings) -> None:
     stripe_client = make_stripe_client(settings.stripe_secret_key, settings.stripe_api_base)
     s3_client = make_s3_client(settings.s3_endpoint_url)
+    cache = OrderCache(
+        make_backend(settings.cache_url),
+        ttl=settings.cache_ttl_seconds,
+        stale=settings.cache_stale_seconds,
+    )
+    orders = StripeOrders(stripe_client)
     app.extensions["portal.orders"] = OrderService(
-        StripeOrders(stripe_client),
+        orders,
         Deliverables(
             s3_client, settings.s3_bucket, settings.s3_prefix, settings.download_ttl_seconds
         ),
+        cache,
     )
+    bus = settings.eventbridge_bus
+    forwarder = EventForwarder.for_bus(bus) if bus else None
+    app.extensions["portal.webhooks"] = EventHandler(cache, orders, forwarder)
 
 
 def _register_blueprints(app: Flask) -> None:

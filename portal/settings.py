@@ -56,6 +56,10 @@ class Settings:
     download_ttl_seconds: int = 300
     trusted_proxies: int = 0
     session_hours: int = 12
+    cache_url: str | None = field(default=None, repr=False)
+    cache_ttl_seconds: int = 60
+    cache_stale_seconds: int = 86400
+    eventbridge_bus: str | None = None
 
     @property
     def https(self) -> bool:
@@ -90,6 +94,14 @@ class Settings:
             ),
             trusted_proxies=reader.optional("PORTAL_TRUSTED_PROXIES", _int_between(0, 10), 0),
             session_hours=reader.optional("PORTAL_SESSION_HOURS", _int_between(1, 12), 12),
+            cache_url=reader.optional("PORTAL_CACHE_URL", _cache_url, None),
+            cache_ttl_seconds=reader.optional(
+                "PORTAL_CACHE_TTL_SECONDS", _int_between(0, 3600), 60
+            ),
+            cache_stale_seconds=reader.optional(
+                "PORTAL_CACHE_STALE_SECONDS", _int_between(0, 7 * 86400), 86400
+            ),
+            eventbridge_bus=reader.optional("PORTAL_EVENTBRIDGE_BUS", _eventbridge_bus, None),
         )
 
 
@@ -183,6 +195,21 @@ def _prefix_template(raw: str) -> str:
         raise ValueError("must contain {order_id} exactly once and no other {fields}")
     if raw.startswith("/") or ".." in raw:
         raise ValueError("must be a relative key prefix without '..'")
+    return raw
+
+
+def _cache_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if raw == "memory://" or (scheme == "file" and len(raw) > len("file:///")):
+        return raw
+    if scheme in ("redis", "rediss", "unix") and urlsplit(raw).netloc + urlsplit(raw).path:
+        return raw
+    raise ValueError("must be redis://host:port/db, rediss://…, file:///dir or memory://")
+
+
+def _eventbridge_bus(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._/\-]{1,256}|arn:aws[a-z-]*:events:[^\s]+", raw):
+        raise ValueError("must be an EventBridge bus name or ARN")
     return raw
 
 

@@ -114,6 +114,15 @@ class StripeOrders:
             }
         return _order_from_session(session)
 
+    def buyers_of(self, payment_intent: str) -> list[tuple[str, str | None]]:
+        """``(session id, checkout email)`` of the sessions paid by ``payment_intent``.
+
+        Charge events (refunds) name a payment intent, not a session: this finds the
+        orders they change.
+        """
+        sessions = _sessions_for_payment_intent(self._client, payment_intent)
+        return [(s["id"], (s.get("customer_details") or {}).get("email")) for s in sessions]
+
     def _list_page(self, email: str, starting_after: str | None) -> Json:
         params: Any = {
             "customer_details": {"email": email},
@@ -313,3 +322,9 @@ def _event_from(data: Json) -> StripeEvent:
         payment_status=obj.get("payment_status"),
         payload=data,
     )
+
+
+def _sessions_for_payment_intent(client: stripe.StripeClient, payment_intent: str) -> list[Json]:
+    params: Any = {"payment_intent": payment_intent, "limit": 10}
+    result = _call(lambda: client.v1.checkout.sessions.list(params=params))
+    return list(result["data"]) if result else []

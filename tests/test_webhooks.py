@@ -43,7 +43,7 @@ def test_a_signed_event_is_acknowledged(client):
     payload = event()
     response = post(client, payload, sign(payload))
     assert response.status_code == 200
-    assert response.json == {"received": True}
+    assert response.json == {"received": True, "outcome": "invalidated"}
 
 
 @pytest.mark.parametrize(

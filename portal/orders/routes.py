@@ -9,7 +9,6 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from portal.orders.service import OrderNotFound, OrderService
-from portal.stripe_orders import is_session_id
 
 bp = Blueprint("orders", __name__)
 
@@ -27,10 +26,10 @@ def _service() -> OrderService:
 def index() -> str:
     """The customer's orders, 50 a page, newest first."""
     number = _page_number(request.args.get("page"))
-    page = _service().page(current_user.email, number)
-    if not page.orders and number > 1:
+    served = _service().page(current_user.email, number)
+    if not served.value.orders and number > 1:
         abort(404)
-    return render_template("orders/list.html", page=page)
+    return render_template("orders/list.html", page=served.value, stale_as_of=served.stale_as_of)
 
 
 @bp.get("/orders/return")
@@ -40,7 +39,7 @@ def payment_return() -> Response | tuple[str, int]:
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.full_path))
     try:
-        order = _service().order(current_user.email, session_id)
+        order = _service().order(current_user.email, session_id).value
     except OrderNotFound:
         return render_template("orders/return_unknown.html"), 404
     flash("Thank you for your order.", "success")
@@ -51,16 +50,19 @@ def payment_return() -> Response | tuple[str, int]:
 @login_required
 def detail(session_id: str) -> str:
     """One order: items, amounts, status and files."""
-    order = _service().order(current_user.email, session_id)
-    return render_template("orders/detail.html", order=order, files=_service().files(order))
+    served = _service().order(current_user.email, session_id)
+    return render_template(
+        "orders/detail.html",
+        order=served.value,
+        files=_service().files(served.value),
+        stale_as_of=served.stale_as_of,
+    )
 
 
 @bp.get("/orders/<session_id>/files/<path:name>")
 @login_required
 def download(session_id: str, name: str) -> Response:
     """A short-lived S3 link to one of the customer's paid files."""
-    if not is_session_id(session_id):
-        raise OrderNotFound(session_id)
     url = _service().download_url(current_user.email, session_id, name)
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from portal.deliverables import Deliverables
 from portal.domain import Deliverable, FilesUnavailable, Order, OrderPage, PortalError
-from portal.stripe_orders import StripeOrders
+from portal.order_cache import OrderCache, Served
+from portal.stripe_orders import StripeOrders, is_session_id
 
 
 class OrderNotFound(PortalError):
@@ -33,22 +34,28 @@ class OrderFiles:
 
 
 class OrderService:
-    """What the order pages need, from Stripe and S3, with ownership enforced."""
+    """What the order pages need, from Stripe (through the cache) and S3, owner-checked."""
 
-    def __init__(self, orders: StripeOrders, deliverables: Deliverables) -> None:
+    def __init__(self, orders: StripeOrders, deliverables: Deliverables, cache: OrderCache) -> None:
         self._orders = orders
         self._deliverables = deliverables
+        self._cache = cache
 
-    def page(self, email: str, number: int) -> OrderPage:
+    def page(self, email: str, number: int) -> Served[OrderPage]:
         """One page of the customer's orders, newest first."""
-        return self._orders.list_orders(email, number)
+        return self._cache.order_list(
+            email, number, lambda: self._orders.list_orders(email, number)
+        )
 
-    def order(self, email: str, session_id: str) -> Order:
+    def order(self, email: str, session_id: str) -> Served[Order]:
         """The customer's own order, or :class:`OrderNotFound`."""
-        order = self._orders.find_order(session_id)
+        if not is_session_id(session_id):
+            raise OrderNotFound(session_id)
+        served = self._cache.order_detail(session_id, lambda: self._orders.find_order(session_id))
+        order = served.value
         if order is None or not order.belongs_to(email):
             raise OrderNotFound(session_id)
-        return order
+        return Served(order, served.stale_as_of)
 
     def files(self, order: Order) -> OrderFiles:
         """The order's files; an unpaid order has none to show yet."""
@@ -65,10 +72,14 @@ class OrderService:
         ``name`` must be exactly one of the listed names: it is compared, never joined
         into a key, so ``../`` and friends have nothing to work with.
         """
-        order = self.order(email, session_id)
+        order = self.order(email, session_id).value
         if not order.is_paid or order.reference is None:
             raise OrderNotFound(session_id)
         listed = {f.name for f in self._deliverables.list_files(order.reference)}
         if name not in listed:
             raise OrderNotFound(session_id)
         return self._deliverables.download_url(order.reference, name)
+
+    def order_changed(self, *, email: str | None, session_id: str | None) -> None:
+        """Stripe says this order changed: the next view reads Stripe again."""
+        self._cache.invalidate(email=email, session_id=session_id)

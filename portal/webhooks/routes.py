@@ -7,8 +7,11 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
+from portal.domain import OrdersUnavailable
+from portal.eventbridge import ForwardingFailed
 from portal.extensions import csrf
 from portal.stripe_orders import InvalidWebhook, verify_webhook
+from portal.webhooks.handler import EventHandler
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +21,7 @@ bp = Blueprint("webhooks", __name__)
 @bp.post("/webhooks/stripe")
 @csrf.exempt
 def stripe_webhook() -> tuple[Response, int]:
-    """Verify the event's signature and acknowledge it; anything forged is a 400."""
+    """Verify, then act once per event id. Forged input is a 400; our trouble a 503."""
     secrets = current_app.extensions["portal.settings"].stripe_webhook_secrets
     try:
         event = verify_webhook(
@@ -27,5 +30,10 @@ def stripe_webhook() -> tuple[Response, int]:
     except InvalidWebhook as exc:
         log.warning("webhook refused: %s", exc)
         return jsonify({"error": str(exc)}), 400
-    log.info("webhook %s %s", event.type, event.id)
-    return jsonify({"received": True}), 200
+    handler: EventHandler = current_app.extensions["portal.webhooks"]
+    try:
+        outcome = handler.handle(event)
+    except (ForwardingFailed, OrdersUnavailable):
+        # Stripe retries a 5xx; the event was not recorded as handled, so it will act.
+        return jsonify({"error": "try again later"}), 503
+    return jsonify({"received": True, "outcome": outcome}), 200

@@ -1,0 +1,85 @@
+"""The shop's fulfilment step, for the demo: paid order in, result file in S3 out.
+
+In a real shop this is the shop's own code (a Lambda behind EventBridge, a queue worker).
+Here it is a small WSGI app registered as a second webhook endpoint at the Stripe
+emulator, so it receives the same signed events the portal does, as two endpoints of one
+Stripe account would.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.wrappers import Response
+
+from portal.domain import ORDER_ID_PATTERN
+from portal.stripe_orders import InvalidWebhook, StripeEvent, verify_webhook
+
+log = logging.getLogger(__name__)
+
+PAID_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
+
+
+def is_paid_checkout(event: StripeEvent) -> bool:
+    """Whether the event says an order is now paid (card now, konbini later)."""
+    return event.type in PAID_EVENTS and event.payment_status in ("paid", "no_payment_required")
+
+
+class FulfilmentWorker:
+    """Writes ``<prefix>result.txt`` for each paid order after a short delay."""
+
+    def __init__(
+        self,
+        s3_client: Any,
+        *,
+        bucket: str,
+        prefix_template: str,
+        webhook_secret: str,
+        delay_seconds: float = 3.0,
+    ) -> None:
+        self._s3 = s3_client
+        self._bucket = bucket
+        self._prefix_template = prefix_template
+        self._secret = webhook_secret
+        self._delay = delay_seconds
+        self._timers: list[threading.Timer] = []
+        self.written: list[str] = []
+
+    def app(self) -> Flask:
+        """The webhook endpoint (``POST /events``) to register at the emulator."""
+        app = Flask(__name__)
+        app.add_url_rule("/events", view_func=self._receive, methods=["POST"])
+        return app
+
+    def write_result(self, order_id: str) -> str:
+        """Store the order's result file now; returns its key."""
+        key = self._prefix_template.format(order_id=order_id) + "result.txt"
+        body = f"Result for order {order_id}\nprepared {datetime.now(tz=UTC).isoformat()}\n"
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode())
+        self.written.append(key)
+        log.info("worker: wrote %s", key)
+        return key
+
+    def stop(self) -> None:
+        """Cancel results not yet written (on Ctrl-C)."""
+        for timer in self._timers:
+            timer.cancel()
+
+    def _receive(self) -> tuple[Response, int]:
+        try:
+            event = verify_webhook(
+                request.get_data(), request.headers.get("Stripe-Signature"), [self._secret]
+            )
+        except InvalidWebhook as exc:
+            return jsonify({"error": str(exc)}), 400
+        if is_paid_checkout(event) and event.reference:
+            if ORDER_ID_PATTERN.fullmatch(event.reference):
+                timer = threading.Timer(self._delay, self.write_result, args=[event.reference])
+                timer.daemon = True
+                self._timers.append(timer)
+                timer.start()
+        return jsonify({"received": True}), 200
