@@ -4,9 +4,10 @@ import sys
 
 from portal import create_app
 from portal.settings import SettingsError
+from portal.startup import checked_settings
 
 try:
-    app = create_app()
+    app = create_app(checked_settings())
 except SettingsError as exc:
     print(f"portal: setting {exc}", file=sys.stderr)
     # 3 is gunicorn's "worker failed to boot": the master stops instead of respawning.

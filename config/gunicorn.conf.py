@@ -22,10 +22,11 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 def on_starting(server):
     """Validate settings once in the master, so a bad one stops start-up with one line."""
-    from portal.settings import Settings, SettingsError
+    from portal.settings import SettingsError
+    from portal.startup import checked_settings
 
     try:
-        Settings.from_env()
+        checked_settings()
     except SettingsError as exc:
         print(f"portal: setting {exc}", file=sys.stderr)
         sys.exit(1)

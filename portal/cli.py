@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from portal.settings import Settings, SettingsError
+from portal.settings import SettingsError
+from portal.startup import checked_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings.from_env()
+        settings = checked_settings()
     except SettingsError as exc:
         print(f"portal: setting {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,270 @@
+"""Order pages served from a cache that Stripe's webhooks keep fresh, and kept up in outages."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import boto3
+import pytest
+
+from portal import create_app
+from portal.settings import SettingsError
+from portal.startup import checked_settings
+from tests.conftest import AuthActions, with_settings
+from tests.support.redis_server import free_port, redis_server
+from tests.support.stripe_fixtures import checkout_session, fixture
+from tests.test_webhooks import event, post, sign
+
+ALICE = "alice@example.com"
+
+
+def _event_for(session: dict, kind: str, event_id: str | None = None) -> bytes:
+    body = fixture("event")
+    public = {k: v for k, v in session.items() if not k.startswith("_")}
+    body.update(
+        id=event_id or f"evt_{kind}_{session['id'][-12:]}", type=kind, data={"object": public}
+    )
+    return json.dumps(body).encode()
+
+
+def deliver(client, payload: bytes):
+    return post(client, payload, sign(payload))
+
+
+def test_a_second_view_of_the_list_costs_no_stripe_call(client, logged_in, stripe_api):
+    stripe_api.add(checkout_session(ALICE))
+    client.get("/orders")
+    client.get("/orders")
+    assert stripe_api.call_count == 1
+
+
+def test_a_webhook_makes_the_next_view_read_stripe(client, logged_in, stripe_api):
+    session = checkout_session(ALICE, reference="NEW-ORDER")
+    client.get("/orders")
+    stripe_api.add(session)
+    assert b"NEW-ORDER" not in client.get("/orders").data  # cached, Stripe not asked
+    assert deliver(client, _event_for(session, "checkout.session.completed")).status_code == 200
+    assert b"NEW-ORDER" in client.get("/orders").data
+    assert stripe_api.call_count == 2
+
+
+def test_a_webhook_refreshes_the_order_detail(client, logged_in, stripe_api):
+    session = checkout_session(ALICE, reference="KONBINI", payment_status="unpaid")
+    stripe_api.add(session)
+    assert "Awaiting payment" in client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    session["payment_status"] = "paid"
+    deliver(client, _event_for(session, "checkout.session.async_payment_succeeded"))
+    assert "Paid" in client.get(f"/orders/{session['id']}").get_data(as_text=True)
+
+
+def test_a_replayed_event_is_acknowledged_but_not_acted_on(client, logged_in, stripe_api):
+    session = checkout_session(ALICE)
+    stripe_api.add(session)
+    payload = _event_for(session, "checkout.session.completed", "evt_replayed")
+    assert deliver(client, payload).json["outcome"] == "invalidated"
+    client.get("/orders")
+    assert deliver(client, payload).json["outcome"] == "duplicate"
+    client.get("/orders")
+    assert stripe_api.call_count == 1
+
+
+def test_out_of_order_events_only_invalidate_so_stripe_decides(client, logged_in, stripe_api):
+    session = checkout_session(ALICE, reference="RACE")
+    stripe_api.add(session)
+    # Stripe says complete; the `expired` event of an earlier session attempt arrives last.
+    deliver(client, _event_for(session, "checkout.session.completed"))
+    deliver(client, _event_for({**session, "status": "expired"}, "checkout.session.expired"))
+    assert b"RACE" in client.get("/orders").data
+
+
+def test_other_event_types_are_ignored(client, stripe_api):
+    response = deliver(client, event("customer.created"))
+    assert response.status_code == 200
+    assert response.json["outcome"] == "ignored"
+
+
+def test_a_refund_event_invalidates_the_order_it_refunds(client, logged_in, stripe_api):
+    session = checkout_session(ALICE, reference="REFUNDED")
+    session["payment_intent"] = "pi_refund_me"
+    stripe_api.add(session)
+    client.get(f"/orders/{session['id']}")
+    stripe_api.mock.get(
+        "https://api.stripe.com/v1/checkout/sessions?payment_intent=pi_refund_me&limit=10",
+        json={
+            "object": "list",
+            "data": [session | {"_items": None}],
+            "has_more": False,
+            "url": "/v1/checkout/sessions",
+        },
+    )
+    charge = fixture("charge") | {"payment_intent": "pi_refund_me", "refunded": True}
+    body = fixture("event") | {
+        "id": "evt_refund",
+        "type": "charge.refunded",
+        "data": {"object": charge},
+    }
+    assert deliver(client, json.dumps(body).encode()).json["outcome"] == "invalidated"
+    calls = stripe_api.call_count
+    client.get(f"/orders/{session['id']}")
+    assert stripe_api.call_count == calls + 1
+
+
+def test_a_download_reuses_the_cached_order(client, logged_in, stripe_api, s3):
+    session = checkout_session(ALICE, reference="DL-CACHED")
+    stripe_api.add(session)
+    s3.put_object(Bucket="portal-test-files", Key="DL-CACHED/result.zip", Body=b"x")
+    client.get(f"/orders/{session['id']}")
+    calls = stripe_api.call_count
+    assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 302
+    assert stripe_api.call_count == calls
+
+
+def test_cache_keys_never_hold_a_raw_email(app, client, logged_in, stripe_api):
+    client.get("/orders")
+    backend = app.extensions["portal.orders"]._cache._backend
+    keys = list(backend._cache)
+    assert keys and not any("alice" in key for key in keys)
+
+
+@pytest.fixture
+def stale_app(settings, s3, stripe_api):
+    """Entries are never fresh (TTL 0), so every view asks Stripe, but copies are kept."""
+    app = create_app(with_settings(settings, cache_ttl_seconds=0))
+    app.config["TESTING"] = True
+    return app
+
+
+def test_during_an_outage_a_stale_copy_is_shown_with_its_time(stale_app, stripe_api, idp_url):
+    client = stale_app.test_client()
+    AuthActions(client, idp_url).login(ALICE)
+    session = checkout_session(ALICE, reference="KEPT")
+    stripe_api.add(session)
+    client.get("/orders")
+    client.get(f"/orders/{session['id']}")
+    stripe_api.fail_with = 503
+    listing = client.get("/orders")
+    assert listing.status_code == 200
+    assert "KEPT" in listing.get_data(as_text=True)
+    assert "as of" in listing.get_data(as_text=True)
+    detail = client.get(f"/orders/{session['id']}")
+    assert detail.status_code == 200 and "as of" in detail.get_data(as_text=True)
+
+
+def test_during_an_outage_without_a_copy_the_503_page_shows(stale_app, stripe_api, idp_url):
+    client = stale_app.test_client()
+    AuthActions(client, idp_url).login(ALICE)
+    stripe_api.fail_with = 503
+    assert client.get("/orders").status_code == 503
+
+
+def test_a_copy_older_than_the_stale_limit_is_not_shown(settings, s3, stripe_api, idp_url):
+    app = create_app(with_settings(settings, cache_ttl_seconds=0, cache_stale_seconds=0))
+    client = app.test_client()
+    AuthActions(client, idp_url).login(ALICE)
+    client.get("/orders")
+    stripe_api.fail_with = 503
+    assert client.get("/orders").status_code == 503
+
+
+# --- EventBridge -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def bus(aws):
+    events = boto3.client("events", region_name="us-east-1")
+    events.create_event_bus(Name="stripe-events")
+    return events
+
+
+def _capture_rule(bus) -> str:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="captured")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    bus.put_rule(
+        Name="paid",
+        EventBusName="stripe-events",
+        EventPattern=json.dumps({"source": ["order-portal.stripe"]}),
+    )
+    bus.put_targets(Rule="paid", EventBusName="stripe-events", Targets=[{"Id": "q", "Arn": arn}])
+    return queue
+
+
+def test_verified_events_are_put_on_the_eventbridge_bus_once(settings, s3, stripe_api, bus):
+    queue = _capture_rule(bus)
+    app = create_app(with_settings(settings, eventbridge_bus="stripe-events"))
+    client = app.test_client()
+    payload = event("checkout.session.completed")
+    assert deliver(client, payload).status_code == 200
+    assert deliver(client, payload).json["outcome"] == "duplicate"
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 1
+    put = json.loads(messages[0]["Body"])
+    assert put["source"] == "order-portal.stripe"
+    assert put["detail-type"] == "checkout.session.completed"
+    assert put["detail"]["id"] == json.loads(payload)["id"]
+
+
+def test_a_failed_put_answers_5xx_and_the_retry_acts(settings, s3, stripe_api, bus, monkeypatch):
+    app = create_app(with_settings(settings, eventbridge_bus="no-such-bus"))
+    client = app.test_client()
+    payload = event("checkout.session.completed")
+    assert deliver(client, payload).status_code == 503
+    bus.create_event_bus(Name="no-such-bus")
+    assert deliver(client, payload).json["outcome"] == "invalidated"
+
+
+# --- Redis -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def test_two_instances_share_one_redis_and_a_webhook_to_one_refreshes_the_other(
+    settings, s3, stripe_api, idp_url, redis_url
+):
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    shared = with_settings(settings, cache_url=redis_url)
+    first, second = create_app(shared), create_app(shared)
+    reader = second.test_client()
+    AuthActions(reader, idp_url).login(ALICE)
+    assert b"LATE-ORDER" not in reader.get("/orders").data
+    session = checkout_session(ALICE, reference="LATE-ORDER")
+    stripe_api.add(session)
+    assert b"LATE-ORDER" not in reader.get("/orders").data  # served from Redis
+    deliver(first.test_client(), _event_for(session, "checkout.session.completed"))
+    assert b"LATE-ORDER" in reader.get("/orders").data
+
+
+def test_redis_down_at_start_is_one_clear_line(monkeypatch, settings):
+    from tests.test_settings import GOOD
+
+    for name, value in {**GOOD, "PORTAL_CACHE_URL": f"redis://127.0.0.1:{free_port()}/0"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as error:
+        checked_settings()
+    assert str(error.value).startswith("PORTAL_CACHE_URL: Redis is not answering")
+
+
+def test_redis_down_during_a_run_falls_back_to_stripe_and_logs(
+    settings, s3, stripe_api, idp_url, tmp_path, caplog
+):
+    with redis_server(tmp_path) as url:
+        app = create_app(with_settings(settings, cache_url=url))
+        client = app.test_client()
+        AuthActions(client, idp_url).login(ALICE)
+        stripe_api.add(checkout_session(ALICE, reference="STILL-HERE"))
+        client.get("/orders")
+    caplog.set_level(logging.WARNING)
+    response = client.get("/orders")
+    assert response.status_code == 200
+    assert b"STILL-HERE" in response.data
+    assert any("order cache unavailable" in r.getMessage() for r in caplog.records)
