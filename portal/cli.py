@@ -18,8 +18,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the portal on a development server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    demo = commands.add_parser("demo", help="run the portal on its embedded local stack")
+    demo.add_argument("--port", type=int, default=8000, help="the portal's port (0: any free)")
     args = parser.parse_args(argv)
 
+    if args.command == "demo":
+        from portal.devstack.demo import run
+
+        return run(args.port)
     try:
         settings = checked_settings()
     except SettingsError as exc:

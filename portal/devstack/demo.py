@@ -1,0 +1,253 @@
+"""``portal demo``: the whole shop flow on one machine, with no accounts anywhere.
+
+Starts, on loopback and free ports: the Stripe emulator, an OpenID provider
+(oidc-provider-mock) with one-click demo customers, moto's S3 server, the shop's
+fulfilment worker, and the portal itself, configured through the same ``PORTAL_*``
+settings and code paths as production. Only where the settings point differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+from portal import create_app
+from portal.devstack.serving import free_port, run_in_thread
+from portal.devstack.stripe_emulator import EmulatorState
+from portal.devstack.stripe_emulator import create_app as create_emulator
+from portal.devstack.worker import FulfilmentWorker
+from portal.settings import Settings
+
+HOST = "127.0.0.1"
+BUCKET = "order-portal-demo"
+API_KEY = "sk_test_demo" + "0" * 24
+OIDC_CLIENT_ID = "order-portal-demo"
+
+#: (email, name) of the demo customers; the last one has 120 orders.
+CUSTOMERS = (
+    ("hanako@example.jp", "山田 花子"),
+    ("john@example.com", "John Smith"),
+    ("many@example.jp", "Taro Many-Orders"),
+)
+
+
+@dataclass(frozen=True)
+class DemoStack:
+    """Where each part of a running demo listens."""
+
+    portal_url: str
+    stripe_url: str
+    oidc_url: str
+    s3_url: str
+    payment_link_url: str
+    emulator: EmulatorState
+    worker: FulfilmentWorker
+
+
+@contextmanager
+def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[DemoStack]:
+    """Start every part; stop them all when the block ends."""
+    webhook_secret = "whsec_" + secrets.token_hex(16)
+    portal_port = port or free_port()
+    portal_url = f"http://{HOST}:{portal_port}"
+    with ExitStack() as stack:
+        s3_url, s3 = _start_s3(stack)
+        oidc_url = stack.enter_context(run_in_thread(_oidc_provider(), host=HOST)).url
+        worker = FulfilmentWorker(
+            s3,
+            bucket=BUCKET,
+            prefix_template="{order_id}/",
+            webhook_secret=webhook_secret,
+            delay_seconds=fulfilment_delay,
+        )
+        stack.callback(worker.stop)
+        worker_url = stack.enter_context(run_in_thread(worker.app(), host=HOST)).url
+        emulator = EmulatorState()
+        stripe_port = free_port()
+        stripe_url = f"http://{HOST}:{stripe_port}"
+        emulator_app = create_emulator(
+            emulator,
+            api_key=API_KEY,
+            webhook_targets=[
+                (f"{portal_url}/webhooks/stripe", webhook_secret),
+                (f"{worker_url}/events", webhook_secret),
+            ],
+            public_url=stripe_url,
+        )
+        stack.enter_context(run_in_thread(emulator_app, host=HOST, port=stripe_port))
+        seed_orders(emulator, s3)
+        link_url = _payment_link(stripe_url, portal_url)
+        settings = Settings.from_env(
+            {
+                "PORTAL_SECRET_KEY": secrets.token_urlsafe(48),
+                "PORTAL_PUBLIC_URL": portal_url,
+                "PORTAL_STRIPE_SECRET_KEY": API_KEY,
+                "PORTAL_STRIPE_API_BASE": stripe_url,
+                "PORTAL_STRIPE_WEBHOOK_SECRET": webhook_secret,
+                "PORTAL_OIDC_ISSUER": oidc_url,
+                "PORTAL_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+                "PORTAL_OIDC_CLIENT_SECRET": secrets.token_urlsafe(16),
+                "PORTAL_S3_BUCKET": BUCKET,
+                "PORTAL_S3_ENDPOINT_URL": s3_url,
+                # The demo's pages should show a new order at once, webhooks or not.
+                "PORTAL_CACHE_TTL_SECONDS": "5",
+            }
+        )
+        stack.enter_context(run_in_thread(create_app(settings), host=HOST, port=portal_port))
+        yield DemoStack(
+            portal_url=portal_url,
+            stripe_url=stripe_url,
+            oidc_url=oidc_url,
+            s3_url=s3_url,
+            payment_link_url=link_url,
+            emulator=emulator,
+            worker=worker,
+        )
+
+
+def run(port: int) -> int:
+    """The ``portal demo`` command: start, print where things are, wait for Ctrl-C."""
+    started = time.monotonic()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with demo_stack(port) as stack:
+        example = f"{stack.payment_link_url}?" + urlencode(
+            {"client_reference_id": "DEMO-NEW-1", "locked_prefilled_email": CUSTOMERS[0][0]}
+        )
+        print(
+            f"\nOrder Portal demo is running ({time.monotonic() - started:.1f} s to start)\n\n"
+            f"  Portal:        {stack.portal_url}\n"
+            f"  Log in as:     {', '.join(email for email, _ in CUSTOMERS)}\n"
+            f"                 (one click on the provider's page)\n"
+            f"  Buy something: {example}\n"
+            f"  Stripe (emu):  {stack.stripe_url}   S3 (moto): {stack.s3_url}\n\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        stop.wait()
+    print("Stopped.", flush=True)
+    return 0
+
+
+def seed_orders(emulator: EmulatorState, s3: Any) -> None:
+    """The demo customers' orders, and files for the paid ones that have them."""
+    hanako, john, many = (email for email, _ in CUSTOMERS)
+    plan: list[tuple[str, str, str, list[tuple[str, int, int]], str, str, bool]] = [
+        # email, order id, currency, items, payment status, method, has files
+        (hanako, "JP-1001", "jpy", [("写真集 A4", 5000, 1)], "paid", "card", True),
+        (hanako, "JP-1002", "jpy", [("Print L", 300, 4), ("Frame", 2200, 1)], "paid", "card", True),
+        (hanako, "JP-1003", "jpy", [("Sticker set", 800, 2)], "unpaid", "konbini", False),
+        (hanako, "JP-1004", "jpy", [("Poster B2", 4500, 1)], "paid", "card", False),
+        (hanako, "JP-1005", "usd", [("Digital album", 1999, 1)], "paid", "card", True),
+        (
+            hanako,
+            "JP-1006",
+            "jpy",
+            [("Calendar 2027", 1800, 3)],
+            "unpaid",
+            "customer_balance",
+            False,
+        ),
+        (john, "US-2001", "usd", [("Photo book", 4999, 1)], "paid", "card", True),
+        (john, "US-2002", "usd", [("Prints", 250, 12)], "paid", "card", True),
+        (john, "US-2003", "jpy", [("Postcards", 150, 10)], "paid", "card", True),
+        (john, "US-2004", "jpy", [("Tote bag", 2500, 1)], "unpaid", "konbini", False),
+        (john, "US-2005", "usd", [("Canvas", 8900, 1)], "paid", "card", True),
+        (john, "US-2006", "usd", [("Mug", 1500, 2)], "paid", "card", True),
+    ]
+    for email, order_id, currency, items, status, method, has_files in plan:
+        emulator.add_order(
+            email,
+            client_reference_id=order_id,
+            currency=currency,
+            items=items,
+            payment_status=status,
+            payment_method=method,
+        )
+        if has_files:
+            _put_files(s3, order_id)
+    for n in range(1, 121):
+        order_id = f"MANY-{n:04d}"
+        emulator.add_order(
+            many, client_reference_id=order_id, currency="jpy", items=[("Print", 100 * n, 1)]
+        )
+        _put_files(s3, order_id)
+
+
+def _put_files(s3: Any, order_id: str) -> None:
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"{order_id}/result.txt",
+        Body=f"Your order {order_id} is ready.\n".encode(),
+    )
+    s3.put_object(
+        Bucket=BUCKET, Key=f"{order_id}/receipt-{order_id}.pdf", Body=b"%PDF-1.4\n%demo\n"
+    )
+
+
+def _start_s3(stack: ExitStack) -> tuple[str, Any]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    server.start()
+    stack.callback(server.stop)
+    url = f"http://{HOST}:{port}"
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    return url, s3
+
+
+def _oidc_provider() -> Any:
+    with warnings.catch_warnings():
+        # oidc-provider-mock imports authlib modules authlib has deprecated.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from oidc_provider_mock import User
+        from oidc_provider_mock import app as oidc_app
+    users = [
+        User(sub=email, claims={"email": email, "email_verified": True, "name": name})
+        for email, name in CUSTOMERS
+    ]
+    return oidc_app(user_claims=users)
+
+
+def _payment_link(stripe_url: str, portal_url: str) -> str:
+    """Create the demo's Payment Link through the emulator's API, as a shop would."""
+    answer = requests.post(
+        f"{stripe_url}/v1/payment_links",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        data={
+            "line_items[0][price_data][currency]": "jpy",
+            "line_items[0][price_data][unit_amount]": "3000",
+            "line_items[0][price_data][product_data][name]": "Photo restoration",
+            "line_items[0][quantity]": "1",
+            "after_completion[type]": "redirect",
+            "after_completion[redirect][url]": (
+                f"{portal_url}/orders/return?session_id={{CHECKOUT_SESSION_ID}}"
+            ),
+        },
+        timeout=5,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["url"])
