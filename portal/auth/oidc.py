@@ -131,6 +131,9 @@ class OidcLogin:
                 self._settings.oidc_issuer,
             )
             raise LoginRefused("provider", "discovery issuer mismatch")
+        # authlib verifies with whatever algorithms discovery advertises (even "none"):
+        # it gets our allow-list instead, whatever the provider says.
+        metadata["id_token_signing_alg_values_supported"] = list(self._settings.oidc_algorithms)
         return metadata
 
     def _claims_options(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ class StripeStub:
     """Checkout Sessions kept in memory and served over ``responses``."""
 
     def __init__(self, mock: responses.RequestsMock) -> None:
-        #: The underlying mock, for tests that answer another HTTP service too.
+        #: The underlying mock, for tests that add a one-off Stripe answer.
         self.mock = mock
         self.sessions: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []
