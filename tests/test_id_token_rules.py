@@ -15,18 +15,19 @@ import requests
 
 from portal import create_app
 from tests.conftest import with_settings
-from tests.support.rogue_idp import CLIENT_ID, RogueIdP, rogue_idp
+from tests.support.bad_idp import CLIENT_ID, CLIENT_SECRET, DROP, BadIdP, run_bad_idp
 
 
 @pytest.fixture
-def idp() -> Iterator[RogueIdP]:
-    with rogue_idp() as provider:
+def idp() -> Iterator[BadIdP]:
+    with run_bad_idp() as provider:
         yield provider
 
 
 @pytest.fixture
 def portal(settings, s3, stripe_api, idp):  # type: ignore[no-untyped-def]
-    app = create_app(with_settings(settings, oidc_issuer=idp.issuer, oidc_client_id=CLIENT_ID))
+    changes = {"oidc_issuer": idp.issuer, "oidc_client_id": CLIENT_ID}
+    app = create_app(with_settings(settings, **changes, oidc_client_secret=CLIENT_SECRET))
     app.config["TESTING"] = True
     return app.test_client()
 
@@ -58,7 +59,7 @@ def test_bad_sig_rs256_is_refused(portal, idp, stripe_api):
 
 
 def test_sig_none_is_refused_even_when_discovery_advertises_it(portal, idp, stripe_api):
-    idp.behaviour.advertised_algorithms = ["none", "RS256"]
+    idp.behaviour.id_token_signing_alg_values_supported = ["none", "RS256"]
     idp.behaviour.alg_none = True
     assert_refused(portal, stripe_api)
 
@@ -109,7 +110,7 @@ def test_nonce_invalid_is_refused(portal, idp, stripe_api, change):
 
 def test_userinfo_bad_sub_claim_is_refused(portal, idp, stripe_api):
     idp.behaviour.claims_remove = {"email", "email_verified"}  # so userinfo is asked
-    idp.behaviour.userinfo_override = {"sub": "somebody-else"}
+    idp.behaviour.userinfo_sub_override = "somebody-else"
     assert_refused(portal, stripe_api)
     assert idp.userinfo_requests == 1
 
@@ -122,18 +123,15 @@ def test_email_from_userinfo_is_used_when_the_id_token_has_none(portal, idp):
 
 @pytest.mark.parametrize("verified", [False, "false", "true", None])
 def test_email_not_verified_as_boolean_true_is_refused(portal, idp, stripe_api, verified):
-    idp.behaviour.user = {
-        "sub": "rogue-1",
-        "email": "alice@example.com",
-        "email_verified": verified,
-    }
+    user = idp.users["user-1"]
+    user["email_verified"] = verified
     if verified is None:
-        idp.behaviour.user.pop("email_verified")
+        del user["email_verified"]
     assert_refused(portal, stripe_api, status=403)
 
 
 def test_no_email_is_refused(portal, idp, stripe_api):
-    idp.behaviour.user = {"sub": "rogue-1", "email_verified": True}
+    del idp.users["user-1"]["email"]
     assert_refused(portal, stripe_api, status=403)
 
 
@@ -151,6 +149,43 @@ def test_a_rotated_signing_key_is_fetched_and_accepted(portal, idp):
     assert idp.jwks_requests >= 2
 
 
+def test_hs256_signed_with_the_client_secret_is_refused(portal, idp, stripe_api):
+    idp.behaviour.id_token_signing_alg_values_supported = ["HS256", "RS256"]
+    idp.behaviour.alg = "HS256"
+    assert_refused(portal, stripe_api)
+
+
+def test_es256_is_accepted_because_it_is_on_the_allow_list(portal, idp):
+    idp.behaviour.id_token_signing_alg_values_supported = ["ES256"]
+    idp.behaviour.alg = "ES256"
+    assert login(portal) == 302
+
+
+def test_ps256_is_refused_because_it_is_not_on_the_allow_list(portal, idp, stripe_api):
+    idp.behaviour.id_token_signing_alg_values_supported = ["PS256"]
+    idp.behaviour.alg = "PS256"
+    assert_refused(portal, stripe_api)
+
+
+def test_kid_absent_with_several_keys_is_refused(portal, idp, stripe_api):
+    idp.behaviour.omit_kid = True
+    idp.behaviour.jwks_extra_keys = 2
+    assert_refused(portal, stripe_api)
+
+
+@pytest.mark.parametrize("state", [DROP, "forged-state"])
+def test_a_missing_or_different_state_is_refused(portal, idp, stripe_api, state):
+    idp.behaviour.state_override = state
+    assert_refused(portal, stripe_api)
+    assert idp.token_requests == 0
+
+
+def test_the_portal_sends_a_pkce_verifier_the_provider_checks(portal, idp):
+    assert idp.behaviour.require_pkce
+    assert login(portal) == 302
+    assert idp.authorize_requests[-1]["code_challenge_method"] == "S256"
+
+
 def test_an_authorization_code_is_used_once(portal, idp, stripe_api):
     start = portal.get("/auth/login")
     back = requests.get(start.headers["Location"], allow_redirects=False, timeout=5)
@@ -162,7 +197,7 @@ def test_an_authorization_code_is_used_once(portal, idp, stripe_api):
     assert idp.token_requests == 1  # the replay never reached the provider
 
 
-def _break(idp: RogueIdP, change: dict) -> None:
+def _break(idp: BadIdP, change: dict) -> None:
     for name, value in change.items():
         if value is None:
             idp.behaviour.claims_remove.add(name)
