@@ -9,10 +9,11 @@ import boto3
 import pytest
 
 from portal import create_app
+from portal.devstack.serving import free_port
 from portal.settings import SettingsError
 from portal.startup import checked_settings
 from tests.conftest import AuthActions, with_settings
-from tests.support.redis_server import free_port, redis_server
+from tests.support.redis_server import redis_server
 from tests.support.stripe_fixtures import checkout_session, fixture
 from tests.test_webhooks import event, post, sign
 
