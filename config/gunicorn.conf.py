@@ -12,8 +12,8 @@ threads = 4
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-# The proxy in front terminates TLS; the portal trusts it as PORTAL_TRUSTED_PROXIES says.
-forwarded_allow_ips = "*"
+# X-Forwarded-* headers are trusted by the portal itself (PORTAL_TRUSTED_PROXIES, via
+# werkzeug's ProxyFix), not by gunicorn: keep gunicorn's default forwarded_allow_ips.
 accesslog = "-"
 errorlog = "-"
 # Request lines only: query strings may hold a Checkout Session id, never a secret.
