@@ -63,11 +63,43 @@ class OrderStatus(enum.Enum):
 
     PAID = "paid"
     AWAITING_PAYMENT = "awaiting_payment"
+    PAYMENT_FAILED = "payment_failed"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
 
     @property
     def label(self) -> str:
         """The words shown next to the order (never colour alone)."""
-        return {"paid": "Paid", "awaiting_payment": "Awaiting payment"}[self.value]
+        return _STATUS_LABELS[self]
+
+    @property
+    def delivers_files(self) -> bool:
+        """Paid and not fully refunded: the customer may download what they bought."""
+        return self in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
+
+
+_STATUS_LABELS = {
+    OrderStatus.PAID: "Paid",
+    OrderStatus.AWAITING_PAYMENT: "Awaiting payment",
+    OrderStatus.PAYMENT_FAILED: "Payment failed",
+    OrderStatus.PARTIALLY_REFUNDED: "Partly refunded",
+    OrderStatus.REFUNDED: "Refunded",
+}
+
+
+@dataclass(frozen=True)
+class PaymentDetails:
+    """Where the customer finds the paperwork of a payment, as Stripe hosts it."""
+
+    #: The charge's receipt (paid orders).
+    receipt_url: str | None = None
+    #: Konbini: the voucher to pay at the store, and until when it can be paid.
+    voucher_url: str | None = None
+    voucher_expires_at: datetime | None = None
+    #: Bank transfer: Stripe's page with the account to transfer to.
+    instructions_url: str | None = None
+    #: What was refunded so far, when anything was.
+    refunded: Money | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,7 @@ class Order:
     items: tuple[LineItem, ...]
     #: False when Stripe sent only the first few line items (the list shows "and more").
     items_complete: bool = True
+    payment: PaymentDetails = PaymentDetails()
 
     @property
     def order_id(self) -> str:
@@ -101,8 +134,8 @@ class Order:
 
     @property
     def is_paid(self) -> bool:
-        """Only paid orders may download their files."""
-        return self.status is OrderStatus.PAID
+        """Only paid orders that are not fully refunded may download their files."""
+        return self.status.delivers_files
 
     def belongs_to(self, email: str) -> bool:
         """Whether the order was placed with this (verified) email."""

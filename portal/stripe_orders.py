@@ -25,6 +25,7 @@ from portal.domain import (
     OrderPage,
     OrderStatus,
     OrdersUnavailable,
+    PaymentDetails,
     PortalError,
     StripeMisconfigured,
 )
@@ -100,7 +101,7 @@ class StripeOrders:
             return None
         session = _call(
             lambda: self._client.v1.checkout.sessions.retrieve(
-                session_id, params={"expand": ["line_items"]}
+                session_id, params={"expand": ["line_items", "payment_intent.latest_charge"]}
             ),
             missing_ok=True,
         )
@@ -128,7 +129,8 @@ class StripeOrders:
             "customer_details": {"email": email},
             "status": "complete",
             "limit": STRIPE_PAGE_LIMIT,
-            "expand": ["data.line_items"],
+            # Receipts and vouchers come in the same call: 3 of Stripe's 4 expansion levels.
+            "expand": ["data.line_items", "data.payment_intent.latest_charge"],
         }
         if starting_after:
             params["starting_after"] = starting_after
@@ -213,19 +215,49 @@ def _order_from_session(session: Json) -> Order:
     currency = session.get("currency") or "usd"
     line_items = session.get("line_items") or {}
     details = session.get("customer_details") or {}
+    intent = session.get("payment_intent")
+    intent = intent if isinstance(intent, dict) else {}
+    charge = intent.get("latest_charge")
+    charge = charge if isinstance(charge, dict) else {}
     return Order(
         session_id=session["id"],
         reference=session.get("client_reference_id"),
         created=datetime.fromtimestamp(int(session["created"]), tz=UTC),
-        status=(
-            OrderStatus.PAID
-            if session.get("payment_status") in _PAID_STATUSES
-            else OrderStatus.AWAITING_PAYMENT
-        ),
+        status=_status(session.get("payment_status"), intent, charge),
         total=Money(int(session.get("amount_total") or 0), currency),
         email=details.get("email") or "",
         items=tuple(_line_item(item, currency) for item in line_items.get("data") or ()),
         items_complete=not line_items.get("has_more", False),
+        payment=_payment_details(intent, charge, currency),
+    )
+
+
+def _status(payment_status: str | None, intent: Json, charge: Json) -> OrderStatus:
+    if payment_status in _PAID_STATUSES:
+        refunded = int(charge.get("amount_refunded") or 0)
+        if refunded and refunded >= int(charge.get("amount") or 0):
+            return OrderStatus.REFUNDED
+        return OrderStatus.PARTIALLY_REFUNDED if refunded else OrderStatus.PAID
+    # An async payment that failed leaves the intent wanting a new payment method.
+    if intent.get("status") in ("requires_payment_method", "canceled") and intent.get(
+        "last_payment_error"
+    ):
+        return OrderStatus.PAYMENT_FAILED
+    return OrderStatus.AWAITING_PAYMENT
+
+
+def _payment_details(intent: Json, charge: Json, currency: str) -> PaymentDetails:
+    action = intent.get("next_action") or {}
+    konbini = action.get("konbini_display_details") or {}
+    transfer = action.get("display_bank_transfer_instructions") or {}
+    expires = konbini.get("expires_at")
+    refunded = int(charge.get("amount_refunded") or 0)
+    return PaymentDetails(
+        receipt_url=charge.get("receipt_url") if charge.get("paid") else None,
+        voucher_url=konbini.get("hosted_voucher_url"),
+        voucher_expires_at=datetime.fromtimestamp(int(expires), tz=UTC) if expires else None,
+        instructions_url=transfer.get("hosted_instructions_url"),
+        refunded=Money(refunded, charge.get("currency") or currency) if refunded else None,
     )
 
 

@@ -92,6 +92,8 @@ class EmulatorState:
         #: Added to every API request, to stand in for the network (benchmarks).
         self.latency_seconds = 0.0
         self.public_url = ""
+        #: ``(url, signing secret)`` of the webhook endpoints events are sent to.
+        self.webhook_targets: list[tuple[str, str]] = []
         self._clock = itertools.count(int(time.time()) - 10_000_000)
 
     def reset_calls(self) -> None:
@@ -169,6 +171,34 @@ class EmulatorState:
                 self._succeed(intent)
             return session
 
+    def refund(self, session_id: str, amount: int | None = None) -> Json:
+        """Refund the order's charge (all of it by default) and send ``charge.refunded``."""
+        with self.lock:
+            intent = self.payment_intents[self.sessions[session_id]["payment_intent"]]
+            charge = self.charges[intent["latest_charge"]]
+            total = charge["amount_refunded"] + (amount or charge["amount"])
+            charge["amount_refunded"] = min(total, charge["amount"])
+            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        send_event(self, "charge.refunded", charge)
+        return charge
+
+    def fail_payment(self, session_id: str) -> Json:
+        """A konbini voucher expires unpaid: send ``checkout.session.async_payment_failed``."""
+        with self.lock:
+            session = self.sessions[session_id]
+            intent = self.payment_intents[session["payment_intent"]]
+            intent.update(
+                status="requires_payment_method",
+                next_action=None,
+                last_payment_error={
+                    "type": "invalid_request_error",
+                    "code": "payment_intent_payment_attempt_expired",
+                    "message": "The payment was not completed in time.",
+                },
+            )
+        send_event(self, "checkout.session.async_payment_failed", session)
+        return session
+
     def _payment_intent(self, amount: int, currency: str, method: str, paid: bool) -> Json:
         intent = template("payment_intent")
         intent.update(
@@ -182,6 +212,7 @@ class EmulatorState:
             metadata={},
             payment_method_types=[method],
             latest_charge=None,
+            last_payment_error=None,
             status="requires_action",
             next_action=None,
         )
@@ -330,7 +361,7 @@ def create_app(
     app = Flask(__name__)
     if public_url:
         state.public_url = public_url.rstrip("/")
-    targets = list(webhook_targets)
+    state.webhook_targets = list(webhook_targets)
     api = _Api(state)
 
     @app.before_request
@@ -394,7 +425,7 @@ def create_app(
             )
         )
 
-    _checkout_pages(app, state, targets)
+    _checkout_pages(app, state)
     return app
 
 
@@ -751,7 +782,7 @@ def signature_header(payload: bytes, secret: str, timestamp: int | None = None) 
     return f"t={t},v1={mac}"
 
 
-def send_event(state: EmulatorState, targets: list[tuple[str, str]], kind: str, obj: Json) -> Json:
+def send_event(state: EmulatorState, kind: str, obj: Json) -> Json:
     """Build the event and POST it, signed, to every target (two tries each)."""
     event = template("event")
     event.update(
@@ -760,13 +791,13 @@ def send_event(state: EmulatorState, targets: list[tuple[str, str]], kind: str, 
         type=kind,
         created=int(time.time()),
         livemode=False,
-        pending_webhooks=len(targets),
+        pending_webhooks=len(state.webhook_targets),
         data={"object": copy.deepcopy(obj)},
         request={"id": None, "idempotency_key": None},
     )
     payload = json.dumps(event).encode()
     outcomes = []
-    for url, secret in targets:
+    for url, secret in state.webhook_targets:
         outcome = "not sent"
         for _ in range(2):
             try:
@@ -810,7 +841,7 @@ def _money(amount: int, currency: str) -> str:
     return f"{currency.upper()} {amount:,}" if zero else f"{currency.upper()} {amount / 100:,.2f}"
 
 
-def _checkout_pages(app: Flask, state: EmulatorState, targets: list[tuple[str, str]]) -> None:
+def _checkout_pages(app: Flask, state: EmulatorState) -> None:
     from markupsafe import escape
 
     @app.get("/pay/<link_id>")
@@ -862,7 +893,7 @@ def _checkout_pages(app: Flask, state: EmulatorState, targets: list[tuple[str, s
             payment_method=method,
             payment_link=link_id,
         )
-        send_event(state, targets, "checkout.session.completed", session)
+        send_event(state, "checkout.session.completed", session)
         if method == "konbini":
             return redirect(f"/vouchers/{session['payment_intent']}")
         after = link.get("after_completion") or {}
@@ -894,7 +925,7 @@ def _checkout_pages(app: Flask, state: EmulatorState, targets: list[tuple[str, s
             already = session["payment_status"] == "paid"
             state.mark_paid(session["id"])
         if not already:
-            send_event(state, targets, "checkout.session.async_payment_succeeded", session)
+            send_event(state, "checkout.session.async_payment_succeeded", session)
         return redirect(f"/vouchers/{intent_id}")
 
     @app.get("/receipts/<charge_id>")

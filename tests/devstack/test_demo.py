@@ -137,3 +137,33 @@ def test_portal_demo_starts_answers_healthz_and_stops_on_ctrl_c():
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _session_of(stack: DemoStack, reference: str) -> dict:
+    return next(
+        s for s in stack.emulator.sessions.values() if s["client_reference_id"] == reference
+    )
+
+
+def test_a_refund_in_stripe_shows_on_the_order_and_ends_its_downloads(stack):
+    browser, _ = _login(stack, "john@example.com")
+    session = _session_of(stack, "US-2005")
+    page = browser.get(f"{stack.portal_url}/orders/{session['id']}", timeout=10)
+    assert "View your receipt" in page.text and "result.txt" in page.text
+    stack.emulator.refund(session["id"], 1000)
+    page = browser.get(page.url, timeout=10)
+    assert "Partly refunded" in page.text and "$10.00" in page.text
+    stack.emulator.refund(session["id"])
+    page = browser.get(page.url, timeout=10)
+    assert "Refunded" in page.text and "no longer available" in page.text
+    download = browser.get(f"{page.url}/files/result.txt", timeout=10, allow_redirects=False)
+    assert download.status_code == 404
+
+
+def test_an_expired_konbini_voucher_shows_the_payment_failed(stack):
+    browser, _ = _login(stack, "john@example.com")
+    session = _session_of(stack, "US-2004")
+    page = browser.get(f"{stack.portal_url}/orders/{session['id']}", timeout=10)
+    assert "Open your payment voucher" in page.text
+    stack.emulator.fail_payment(session["id"])
+    assert "Payment failed" in browser.get(page.url, timeout=10).text

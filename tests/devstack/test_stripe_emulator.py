@@ -298,3 +298,28 @@ def test_a_link_without_redirect_shows_a_thank_you_page(client, state):
 
 def test_an_unknown_payment_link_page_is_404(emulator):
     assert requests.get(f"{emulator[1]}/pay/plink_nope", timeout=5).status_code == 404
+
+
+def test_a_refund_updates_the_charge_and_sends_charge_refunded(client, state, received):
+    session = state.add_order("a@example.com", items=[("Scan", 3000, 1)])
+    state.refund(session["id"], 1000)
+    intent = client.v1.payment_intents.retrieve(
+        session["payment_intent"], params={"expand": ["latest_charge"]}
+    )
+    assert intent.latest_charge.amount_refunded == 1000 and not intent.latest_charge.refunded
+    state.refund(session["id"])
+    charge = client.v1.charges.retrieve(intent.latest_charge.id)
+    assert charge.amount_refunded == 3000 and charge.refunded
+    kinds = [stripe.Webhook.construct_event(p, h, SECRET).type for p, h in received[1]]
+    assert kinds == ["charge.refunded", "charge.refunded"]
+
+
+def test_a_failed_konbini_payment_sends_async_payment_failed(client, state, received):
+    session = state.add_order("k@example.com", payment_status="unpaid", payment_method="konbini")
+    state.fail_payment(session["id"])
+    intent = client.v1.payment_intents.retrieve(session["payment_intent"])
+    assert intent.status == "requires_payment_method" and intent.last_payment_error
+    payload, header = received[1][-1]
+    assert stripe.Webhook.construct_event(payload, header, SECRET).type == (
+        "checkout.session.async_payment_failed"
+    )

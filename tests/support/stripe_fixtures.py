@@ -83,3 +83,45 @@ def checkout_session(
 def list_object(data: list[dict], *, has_more: bool, url: str) -> dict[str, Any]:
     """Stripe's list envelope."""
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def payment_intent(
+    *,
+    status: str = "succeeded",
+    amount: int = 5000,
+    currency: str = "jpy",
+    charge: dict[str, Any] | None = None,
+    next_action: dict[str, Any] | None = None,
+    failed: bool = False,
+) -> dict[str, Any]:
+    """A PaymentIntent with its ``latest_charge`` expanded (as the portal asks for it)."""
+    intent = fixture("payment_intent")
+    intent.update(
+        id=f"pi_{next(_ids):024d}",
+        status=status,
+        amount=amount,
+        currency=currency,
+        latest_charge=charge,
+        next_action=next_action,
+    )
+    if not failed:
+        intent["last_payment_error"] = None
+    return intent
+
+
+def charge(
+    *, amount: int = 5000, refunded: int = 0, currency: str = "jpy", paid: bool = True
+) -> dict[str, Any]:
+    """A Charge with a receipt, possibly (partly) refunded."""
+    made = fixture("charge")
+    charge_id = f"ch_{next(_ids):024d}"
+    made.update(
+        id=charge_id,
+        amount=amount,
+        amount_refunded=refunded,
+        refunded=refunded >= amount,
+        currency=currency,
+        paid=paid,
+        receipt_url=f"https://pay.stripe.com/receipts/payment/{charge_id}",
+    )
+    return made

@@ -76,8 +76,8 @@ class StripeStub:
             ]
             found.sort(key=lambda s: (-s["created"], s["id"]))
             page, has_more = _page(found, params)
-            expand = "data.line_items" in params.get("expand", [])
-            data = [_public(s, expand_items=expand) for s in page]
+            expand = {e.removeprefix("data.") for e in params.get("expand", [])}
+            data = [_public(s, expand) for s in page]
             return 200, _list(data, has_more, "/v1/checkout/sessions")
 
         return self._answer(request, handle)
@@ -87,7 +87,7 @@ class StripeStub:
             session = self._find(path.rsplit("/", 1)[-1])
             if session is None:
                 return 404, _missing(path.rsplit("/", 1)[-1])
-            return 200, _public(session, expand_items="line_items" in params.get("expand", []))
+            return 200, _public(session, set(params.get("expand", [])))
 
         return self._answer(request, handle)
 
@@ -126,9 +126,11 @@ def _page(items: list[dict[str, Any]], params: dict[str, Any]) -> tuple[list[dic
     return page, start + limit < len(items)
 
 
-def _public(session: dict[str, Any], *, expand_items: bool) -> dict[str, Any]:
+def _public(session: dict[str, Any], expand: set[str]) -> dict[str, Any]:
     body = {k: v for k, v in session.items() if not k.startswith("_")}
-    if expand_items:
+    if "payment_intent.latest_charge" in expand and session.get("_intent"):
+        body["payment_intent"] = session["_intent"]
+    if "line_items" in expand:
         items = session["_items"]
         body["line_items"] = _list(
             items[:EXPANDED_LINE_ITEMS],

@@ -1,0 +1,93 @@
+"""What a buyer looks for after paying: receipts, vouchers, transfers, failures, refunds."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.stripe_fixtures import charge, checkout_session, payment_intent
+
+ALICE = "alice@example.com"
+
+
+def _order(stripe_api, reference: str, intent: dict, payment_status: str = "paid") -> dict:
+    session = checkout_session(ALICE, reference=reference, payment_status=payment_status)
+    session["payment_intent"] = intent["id"]
+    session["_intent"] = intent
+    stripe_api.add(session)
+    return session
+
+
+def test_a_paid_order_links_to_its_receipt_from_the_same_list_call(client, logged_in, stripe_api):
+    paid = payment_intent(charge=charge())
+    session = _order(stripe_api, "RECEIPT", paid)
+    client.get("/orders")
+    assert stripe_api.call_count == 1
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert f'href="{paid["latest_charge"]["receipt_url"]}"' in html
+
+
+def test_a_konbini_order_shows_its_voucher_and_when_it_expires(client, logged_in, stripe_api):
+    action = {
+        "type": "konbini_display_details",
+        "konbini_display_details": {
+            "expires_at": 1_893_456_000,
+            "hosted_voucher_url": "https://payments.stripe.com/konbini/voucher/test_123",
+        },
+    }
+    intent = payment_intent(status="requires_action", next_action=action)
+    session = _order(stripe_api, "KONBINI", intent, payment_status="unpaid")
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert "Awaiting payment" in html
+    assert 'href="https://payments.stripe.com/konbini/voucher/test_123"' in html
+    assert "2030-01-01 00:00 UTC" in html
+
+
+def test_a_bank_transfer_order_links_to_the_transfer_instructions(client, logged_in, stripe_api):
+    action = {
+        "type": "display_bank_transfer_instructions",
+        "display_bank_transfer_instructions": {
+            "hosted_instructions_url": "https://payments.stripe.com/bank_transfers/instructions/x"
+        },
+    }
+    intent = payment_intent(status="requires_action", next_action=action)
+    session = _order(stripe_api, "TRANSFER", intent, payment_status="unpaid")
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert 'href="https://payments.stripe.com/bank_transfers/instructions/x"' in html
+
+
+def test_a_failed_async_payment_shows_as_failed_without_files(client, logged_in, stripe_api, s3):
+    intent = payment_intent(status="requires_payment_method", failed=True)
+    session = _order(stripe_api, "FAILED", intent, payment_status="unpaid")
+    s3.put_object(Bucket="portal-test-files", Key="FAILED/result.zip", Body=b"x")
+    assert "Payment failed" in client.get("/orders").get_data(as_text=True)
+    assert "did not go through" in client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 404
+
+
+def test_a_partly_refunded_order_shows_the_refund_and_keeps_its_files(
+    client, logged_in, stripe_api, s3
+):
+    session = _order(
+        stripe_api, "PARTLY", payment_intent(charge=charge(amount=5000, refunded=2000))
+    )
+    s3.put_object(Bucket="portal-test-files", Key="PARTLY/result.zip", Body=b"x")
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert "Partly refunded" in html and "¥2,000" in html
+    assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 302
+
+
+def test_a_fully_refunded_order_no_longer_gives_its_files(client, logged_in, stripe_api, s3):
+    session = _order(stripe_api, "FULL", payment_intent(charge=charge(amount=5000, refunded=5000)))
+    s3.put_object(Bucket="portal-test-files", Key="FULL/result.zip", Body=b"x")
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert "Refunded" in html and "no longer available" in html
+    assert "/files/result.zip" not in html
+    assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 404
+
+
+@pytest.mark.parametrize("payment_status", ["paid", "unpaid"])
+def test_an_order_whose_intent_was_not_expanded_still_shows(
+    client, logged_in, stripe_api, payment_status
+):
+    stripe_api.add(checkout_session(ALICE, reference="PLAIN", payment_status=payment_status))
+    assert client.get("/orders").status_code == 200
