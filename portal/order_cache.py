@@ -53,6 +53,11 @@ class OrderCache:
         owner = email_key(email)
         return self._through(f"list:{owner}:{page}", f"inv:{owner}", read)
 
+    def order_history(self, email: str, read: Callable[[], T]) -> Served[T]:
+        """All of ``email``'s orders (filtered views, exports), from the cache when fresh."""
+        owner = email_key(email)
+        return self._through(f"history:{owner}", f"inv:{owner}", read)
+
     def order_detail(self, session_id: str, read: Callable[[], T]) -> Served[T]:
         """One session's order, from the cache when fresh. ``None`` is never cached."""
         return self._through(f"detail:{session_id}", f"inv:{session_id}", read)

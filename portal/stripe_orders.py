@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: Orders shown on one page of ``/orders``.
 ORDERS_PER_PAGE = 50
+#: Most orders a filtered view or an export reads (one Stripe call per 100).
+MAX_HISTORY = 2000
 #: Stripe's largest page; one list call covers two portal pages.
 STRIPE_PAGE_LIMIT = 100
 #: Seconds to wait for Stripe before showing "temporarily unavailable" (SDK default: 80).
@@ -74,22 +76,39 @@ class StripeOrders:
     def list_orders(self, email: str, page: int) -> OrderPage:
         """Page ``page`` (1-based) of the orders placed with ``email``, newest first.
 
-        Stripe's email filter is exact-match, so an email that is not lower-case is asked
-        for as given and lower-cased, and the two lists are merged by session id. Only as
-        many Stripe pages are read as the requested page needs: page 1 and 2 cost one call.
+        Only as many Stripe pages are read as the requested page needs: pages 1 and 2
+        cost one call each whatever the number of orders.
         """
         wanted = page * ORDERS_PER_PAGE
+        ordered, more = self._sessions_of(email, wanted)
+        shown = ordered[wanted - ORDERS_PER_PAGE : wanted]
+        return OrderPage(
+            orders=tuple(_order_from_session(s) for s in shown),
+            number=page,
+            has_next=len(ordered) > wanted or more,
+        )
+
+    def all_orders(self, email: str) -> tuple[Order, ...]:
+        """Every order of ``email`` (up to ``MAX_HISTORY``), newest first: for filtered
+        views and exports. Costs one Stripe call per 100 orders."""
+        ordered, more = self._sessions_of(email, MAX_HISTORY)
+        if more or len(ordered) > MAX_HISTORY:
+            log.warning("order history cut at %s orders", MAX_HISTORY)
+        return tuple(_order_from_session(s) for s in ordered[:MAX_HISTORY])
+
+    def _sessions_of(self, email: str, count: int) -> tuple[list[Json], bool]:
+        """At least the newest ``count`` complete sessions of ``email``, and whether more exist.
+
+        Stripe's email filter is exact-match, so an email that is not lower-case is asked
+        for as given and lower-cased, and the two lists are merged by session id.
+        """
         sources = [_SessionSource(self._list_page, spelling) for spelling in _spellings(email)]
         sessions: dict[str, Json] = {}
         for source in sources:
-            for session in source.first(wanted):
+            for session in source.first(count):
                 sessions[session["id"]] = session
         ordered = sorted(sessions.values(), key=lambda s: (-int(s["created"]), s["id"]))
-        shown = ordered[wanted - ORDERS_PER_PAGE : wanted]
-        has_next = len(ordered) > wanted or any(s.has_more for s in sources)
-        return OrderPage(
-            orders=tuple(_order_from_session(s) for s in shown), number=page, has_next=has_next
-        )
+        return ordered, any(s.has_more for s in sources)
 
     def find_order(self, session_id: str) -> Order | None:
         """The order behind ``session_id`` with all its line items, or ``None``.

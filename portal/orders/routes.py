@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from portal.orders.export import as_csv, order_record
+from portal.orders.filters import STATUS_CHOICES, parse_filter
 from portal.orders.service import OrderNotFound, OrderService
 
 bp = Blueprint("orders", __name__)
@@ -24,12 +37,50 @@ def _service() -> OrderService:
 @bp.get("/orders")
 @login_required
 def index() -> str:
-    """The customer's orders, 50 a page, newest first."""
+    """The customer's orders, 50 a page, newest first, optionally filtered."""
     number = _page_number(request.args.get("page"))
-    served = _service().page(current_user.email, number)
+    wanted, notices = parse_filter(request.args)
+    if wanted.active:
+        served = _service().filtered_page(current_user.email, wanted, number)
+    else:
+        served = _service().page(current_user.email, number)
     if not served.value.orders and number > 1:
         abort(404)
-    return render_template("orders/list.html", page=served.value, stale_as_of=served.stale_as_of)
+    return render_template(
+        "orders/list.html",
+        page=served.value,
+        stale_as_of=served.stale_as_of,
+        filter=wanted,
+        notices=notices,
+        statuses=STATUS_CHOICES,
+    )
+
+
+@bp.get("/orders.json")
+@login_required
+def export_json() -> Response:
+    """The customer's order history (same filters as the list) as JSON."""
+    wanted, _ = parse_filter(request.args)
+    orders = _service().history(current_user.email, wanted).value
+    response = jsonify({"orders": [order_record(order) for order in orders]})
+    return _attachment(response, "orders.json")
+
+
+@bp.get("/orders.csv")
+@login_required
+def export_csv() -> Response:
+    """The customer's order history (same filters as the list) as CSV."""
+    wanted, _ = parse_filter(request.args)
+    orders = _service().history(current_user.email, wanted).value
+    # The byte-order mark makes Excel read UTF-8 (Japanese product names) correctly.
+    body = "\ufeff" + as_csv(orders)
+    response = make_response((body, 200, {"Content-Type": "text/csv; charset=utf-8"}))
+    return _attachment(response, "orders.csv")
+
+
+def _attachment(response: Response, filename: str) -> Response:
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @bp.get("/orders/return")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from portal.deliverables import Deliverables
 from portal.domain import Deliverable, FilesUnavailable, Order, OrderPage, PortalError
 from portal.order_cache import OrderCache, Served
-from portal.stripe_orders import StripeOrders, is_session_id
+from portal.orders.filters import OrderFilter
+from portal.stripe_orders import ORDERS_PER_PAGE, StripeOrders, is_session_id
 
 
 class OrderNotFound(PortalError):
@@ -46,6 +47,23 @@ class OrderService:
         return self._cache.order_list(
             email, number, lambda: self._orders.list_orders(email, number)
         )
+
+    def history(self, email: str, wanted: OrderFilter) -> Served[tuple[Order, ...]]:
+        """Every order that passes the filter, newest first (filtered views, exports)."""
+        served = self._cache.order_history(email, lambda: self._orders.all_orders(email))
+        orders = tuple(order for order in served.value if wanted.matches(order))
+        return Served(orders, served.stale_as_of)
+
+    def filtered_page(self, email: str, wanted: OrderFilter, number: int) -> Served[OrderPage]:
+        """One page of the orders that pass the filter."""
+        served = self.history(email, wanted)
+        end = number * ORDERS_PER_PAGE
+        page = OrderPage(
+            orders=served.value[end - ORDERS_PER_PAGE : end],
+            number=number,
+            has_next=len(served.value) > end,
+        )
+        return Served(page, served.stale_as_of)
 
     def order(self, email: str, session_id: str) -> Served[Order]:
         """The customer's own order, or :class:`OrderNotFound`."""

@@ -1,0 +1,92 @@
+"""Order-list filters that live in the URL, so a customer can bookmark them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from portal.domain import Order, OrderStatus
+
+#: The ``status`` values a URL may carry, and the order states each one means.
+STATUS_CHOICES: dict[str, frozenset[OrderStatus]] = {
+    "paid": frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED}),
+    "awaiting": frozenset({OrderStatus.AWAITING_PAYMENT}),
+    "refunded": frozenset({OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED}),
+    "failed": frozenset({OrderStatus.PAYMENT_FAILED}),
+}
+MAX_QUERY_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders to show: by status, date range (inclusive, UTC) and text."""
+
+    status: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    query: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is filtered at all."""
+        return any((self.status, self.date_from, self.date_to, self.query))
+
+    def matches(self, order: Order) -> bool:
+        """Whether ``order`` passes every filter that is set."""
+        if self.status and order.status not in STATUS_CHOICES[self.status]:
+            return False
+        if self.date_from and order.created < _start_of(self.date_from):
+            return False
+        if self.date_to and order.created >= _start_of(self.date_to + timedelta(days=1)):
+            return False
+        return not self.query or self._mentions(order)
+
+    def as_args(self) -> dict[str, str]:
+        """The filter as URL parameters, for links that keep it (paging, exports)."""
+        args = {
+            "status": self.status,
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+            "q": self.query,
+        }
+        return {k: v for k, v in args.items() if v}
+
+    def _mentions(self, order: Order) -> bool:
+        needle = (self.query or "").casefold()
+        haystack = [order.order_id, *(item.description for item in order.items)]
+        return any(needle in text.casefold() for text in haystack)
+
+
+def parse_filter(args: Mapping[str, str]) -> tuple[OrderFilter, list[str]]:
+    """The filter in ``args``; invalid values are dropped with a notice saying so."""
+    notices: list[str] = []
+    status = (args.get("status") or "").strip() or None
+    if status and status not in STATUS_CHOICES:
+        notices.append("The status filter was not recognised and is not applied.")
+        status = None
+    date_from = _date(args.get("from"), "from", notices)
+    date_to = _date(args.get("to"), "to", notices)
+    if date_from and date_to and date_from > date_to:
+        notices.append("The start date is after the end date; the dates are not applied.")
+        date_from = date_to = None
+    query = " ".join((args.get("q") or "").split())[:MAX_QUERY_LENGTH] or None
+    return OrderFilter(status, date_from, date_to, query), notices
+
+
+def _date(raw: str | None, name: str, notices: list[str]) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw.strip()) if len(raw.strip()) == 10 else _invalid()
+    except ValueError:
+        notices.append(f"The '{name}' date was not understood (use YYYY-MM-DD) and is not applied.")
+        return None
+
+
+def _invalid() -> date:
+    raise ValueError("not YYYY-MM-DD")
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
