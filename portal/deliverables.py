@@ -101,4 +101,9 @@ def content_disposition(name: str) -> str:
 
 
 def _deliverable(name: str, obj: Any) -> Deliverable:
-    return Deliverable(name=name, size=int(obj.get("Size", 0)), last_modified=obj["LastModified"])
+    return Deliverable(
+        name=name,
+        size=int(obj.get("Size", 0)),
+        last_modified=obj["LastModified"],
+        checksum=str(obj.get("ETag", "")).strip('"')[:8],
+    )

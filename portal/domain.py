@@ -126,6 +126,10 @@ class Order:
     #: False when Stripe sent only the first few line items (the list shows "and more").
     items_complete: bool = True
     payment: PaymentDetails = PaymentDetails()
+    #: The Stripe customer behind the order, when Checkout made one (billing portal).
+    customer: str | None = None
+    #: When the money arrived (the charge's time), for "updated after purchase" marks.
+    paid_at: datetime | None = None
 
     @property
     def order_id(self) -> str:
@@ -163,6 +167,12 @@ class Deliverable:
     name: str
     size: int
     last_modified: datetime
+    #: A short form of S3's ETag, so a customer can tell two versions apart.
+    checksum: str = ""
+
+    def changed_since(self, moment: datetime | None) -> bool:
+        """Whether the file was rewritten after ``moment`` (the order's payment)."""
+        return moment is not None and self.last_modified > moment
 
     @property
     def size_label(self) -> str:

@@ -28,6 +28,7 @@ from portal.domain import (
     PaymentDetails,
     PortalError,
     StripeMisconfigured,
+    normalize_email,
 )
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,21 @@ class StripeOrders:
                 "has_more": False,
             }
         return _order_from_session(session)
+
+    def customer_for(self, email: str) -> str | None:
+        """The Stripe customer with this email, by Stripe's customer search."""
+        quoted = normalize_email(email).replace("\\", "").replace("'", "\\'")
+        params: Any = {"query": f"email:'{quoted}'", "limit": 1}
+        result = _call(lambda: self._client.v1.customers.search(params=params))
+        found = result["data"] if result else []
+        return str(found[0]["id"]) if found else None
+
+    def billing_portal_url(self, customer: str, return_url: str) -> str:
+        """A one-time link into Stripe's billing portal for ``customer``."""
+        params: Any = {"customer": customer, "return_url": return_url}
+        result = _call(lambda: self._client.v1.billing_portal.sessions.create(params=params))
+        assert result is not None
+        return str(result["url"])
 
     def buyers_of(self, payment_intent: str) -> list[tuple[str, str | None]]:
         """``(session id, checkout email)`` of the sessions paid by ``payment_intent``.
@@ -248,6 +264,10 @@ def _order_from_session(session: Json) -> Order:
         items=tuple(_line_item(item, currency) for item in line_items.get("data") or ()),
         items_complete=not line_items.get("has_more", False),
         payment=_payment_details(intent, charge, currency),
+        customer=session.get("customer") if isinstance(session.get("customer"), str) else None,
+        paid_at=datetime.fromtimestamp(int(charge["created"]), tz=UTC)
+        if charge.get("paid") and charge.get("created")
+        else None,
     )
 
 

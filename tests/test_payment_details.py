@@ -91,3 +91,70 @@ def test_an_order_whose_intent_was_not_expanded_still_shows(
 ):
     stripe_api.add(checkout_session(ALICE, reference="PLAIN", payment_status=payment_status))
     assert client.get("/orders").status_code == 200
+
+
+# --- billing portal -----------------------------------------------------------------------
+
+
+def _csrf(client) -> str:  # type: ignore[no-untyped-def]
+    page = client.get("/orders").get_data(as_text=True)
+    return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+def test_orders_with_a_stripe_customer_offer_the_billing_portal(client, logged_in, stripe_api):
+    session = checkout_session(ALICE, reference="CUST")
+    session["customer"] = "cus_alice"
+    stripe_api.add(session)
+    stripe_api.mock.post(
+        "https://api.stripe.com/v1/billing_portal/sessions",
+        json={
+            "id": "bps_1",
+            "object": "billing_portal.session",
+            "url": "https://billing.stripe.com/p/session/test_1",
+        },
+    )
+    assert "Manage billing" in client.get("/orders").get_data(as_text=True)
+    response = client.post("/orders/billing", data={"csrf_token": _csrf(client)})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "https://billing.stripe.com/p/session/test_1"
+    sent = stripe_api.mock.calls[-1].request.body
+    assert "customer=cus_alice" in sent and "return_url=http%3A%2F%2Flocalhost%2Forders" in sent
+
+
+def test_guest_checkouts_hide_the_billing_button_and_search_finds_none(
+    client, logged_in, stripe_api
+):
+    stripe_api.add(checkout_session(ALICE, reference="GUEST"))
+    stripe_api.mock.get(
+        "https://api.stripe.com/v1/customers/search",
+        json={
+            "object": "search_result",
+            "data": [],
+            "has_more": False,
+            "next_page": None,
+            "url": "/v1/customers/search",
+        },
+    )
+    assert "Manage billing" not in client.get("/orders").get_data(as_text=True)
+    response = client.post("/orders/billing", data={"csrf_token": _csrf(client)})
+    assert response.status_code == 302
+    assert "no billing account" in client.get("/orders").get_data(as_text=True)
+
+
+def test_the_billing_portal_needs_the_csrf_token(client, logged_in, stripe_api):
+    assert client.post("/orders/billing").status_code == 400
+
+
+# --- file details --------------------------------------------------------------------------
+
+
+def test_files_show_a_checksum_and_an_updated_mark_when_changed_after_payment(
+    client, logged_in, stripe_api, s3
+):
+    paid = payment_intent(charge=charge() | {"created": 1_600_000_000})
+    session = _order(stripe_api, "FILES", paid)
+    s3.put_object(Bucket="portal-test-files", Key="FILES/result.zip", Body=b"new version")
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    etag = s3.head_object(Bucket="portal-test-files", Key="FILES/result.zip")["ETag"].strip('"')
+    assert f"<code>{etag[:8]}</code>" in html
+    assert ">Updated<" in html

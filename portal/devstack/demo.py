@@ -149,6 +149,9 @@ def run(port: int) -> int:
 def seed_orders(emulator: EmulatorState, s3: Any) -> None:
     """The demo customers' orders, and files for the paid ones that have them."""
     hanako, john, many = (email for email, _ in CUSTOMERS)
+    # Hanako's link made Stripe customers (customer_creation=always): she gets the
+    # billing portal; John's checkouts were guest checkouts.
+    hanako_customer = emulator.add_customer(hanako, CUSTOMERS[0][1])["id"]
     plan: list[tuple[str, str, str, list[tuple[str, int, int]], str, str, bool]] = [
         # email, order id, currency, items, payment status, method, has files
         (hanako, "JP-1001", "jpy", [("写真集 A4", 5000, 1)], "paid", "card", True),
@@ -180,6 +183,7 @@ def seed_orders(emulator: EmulatorState, s3: Any) -> None:
             items=items,
             payment_status=status,
             payment_method=method,
+            customer=hanako_customer if email == hanako else None,
         )
         if has_files:
             _put_files(s3, order_id)

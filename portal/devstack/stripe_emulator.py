@@ -161,6 +161,22 @@ class EmulatorState:
             self.line_items[session_id] = line_items
             return session
 
+    def add_customer(self, email: str, name: str | None = None) -> Json:
+        """A Stripe customer (Checkout makes one when the link says ``customer_creation``)."""
+        with self.lock:
+            customer = template("customer")
+            customer.update(
+                id="cus_" + _random(14),
+                object="customer",
+                email=email,
+                name=name,
+                created=self.next_created(),
+                livemode=False,
+                metadata={},
+            )
+            self.customers[customer["id"]] = customer
+            return customer
+
     def mark_paid(self, session_id: str) -> Json:
         """A konbini or bank transfer payment arrives: the session becomes ``paid``."""
         with self.lock:

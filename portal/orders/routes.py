@@ -56,6 +56,18 @@ def index() -> str:
     )
 
 
+@bp.post("/orders/billing")
+@login_required
+def billing() -> Response:
+    """Open Stripe's billing portal (invoices, payment methods) for this customer."""
+    back = current_app.config["PORTAL_PUBLIC_URL"] + url_for("orders.index")
+    url = _service().billing_portal(current_user.email, back)
+    if url is None:
+        flash("There is no billing account for your email address yet.", "warning")
+        return redirect(url_for("orders.index"))
+    return redirect(url, code=303)
+
+
 @bp.get("/orders.json")
 @login_required
 def export_json() -> Response:

@@ -98,6 +98,17 @@ class OrderService:
             raise OrderNotFound(session_id)
         return self._deliverables.download_url(order.reference, name)
 
+    def billing_portal(self, email: str, return_url: str) -> str | None:
+        """A link into Stripe's billing portal for the customer behind ``email``, if any.
+
+        The customer comes from the orders (Checkout records it), else from Stripe's
+        customer search by email.
+        """
+        orders = self.page(email, 1).value.orders
+        customer = next((o.customer for o in orders if o.customer), None)
+        customer = customer or self._orders.customer_for(email)
+        return self._orders.billing_portal_url(customer, return_url) if customer else None
+
     def order_changed(self, *, email: str | None, session_id: str | None) -> None:
         """Stripe says this order changed: the next view reads Stripe again."""
         self._cache.invalidate(email=email, session_id=session_id)

@@ -167,3 +167,18 @@ def test_an_expired_konbini_voucher_shows_the_payment_failed(stack):
     assert "Open your payment voucher" in page.text
     stack.emulator.fail_payment(session["id"])
     assert "Payment failed" in browser.get(page.url, timeout=10).text
+
+
+def test_manage_billing_opens_stripes_billing_portal_and_comes_back(stack):
+    browser, orders = _login(stack, "hanako@example.jp")
+    token = orders.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    portal = browser.post(
+        f"{stack.portal_url}/orders/billing", data={"csrf_token": token}, timeout=10
+    )
+    assert portal.url.startswith(f"{stack.stripe_url}/billing/bps_")
+    assert f'href="{stack.portal_url}/orders"' in portal.text
+
+
+def test_guest_customers_see_no_billing_button(stack):
+    _, orders = _login(stack, "john@example.com")
+    assert "Manage billing" not in orders.text
