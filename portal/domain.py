@@ -100,6 +100,18 @@ class PaymentDetails:
     instructions_url: str | None = None
     #: What was refunded so far, when anything was.
     refunded: Money | None = None
+    #: The invoice Checkout created (``invoice_creation``): Stripe's page and its PDF.
+    invoice_url: str | None = None
+    invoice_pdf: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One step in an order's life: what happened, when (if Stripe says), how much."""
+
+    what: str
+    at: datetime | None = None
+    amount: Money | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,8 @@ class Order:
     customer: str | None = None
     #: When the money arrived (the charge's time), for "updated after purchase" marks.
     paid_at: datetime | None = None
+    #: Created, awaiting, paid or failed, refunds, dispute: oldest first.
+    timeline: tuple[TimelineEntry, ...] = ()
 
     @property
     def order_id(self) -> str:

@@ -158,3 +158,47 @@ def test_files_show_a_checksum_and_an_updated_mark_when_changed_after_payment(
     etag = s3.head_object(Bucket="portal-test-files", Key="FILES/result.zip")["ETag"].strip('"')
     assert f"<code>{etag[:8]}</code>" in html
     assert ">Updated<" in html
+
+
+# --- timeline and invoices ---------------------------------------------------------------
+
+
+def test_the_timeline_shows_placed_paid_each_refund_and_a_dispute(client, logged_in, stripe_api):
+    paid = charge(amount=5000, refunded=3000) | {"created": 1_767_229_200, "disputed": True}
+    paid["refunds"] = {
+        "object": "list",
+        "has_more": False,
+        "url": "/v1/refunds",
+        "data": [
+            {"id": "re_2", "amount": 2000, "currency": "jpy", "created": 1_767_400_000},
+            {"id": "re_1", "amount": 1000, "currency": "jpy", "created": 1_767_300_000},
+        ],
+    }
+    session = _order(stripe_api, "TIMELINE", payment_intent(charge=paid))
+    session["created"] = 1_767_225_600
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    timeline = html.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
+    steps = [part.split("</strong>", 1)[0] for part in timeline.split("<strong>")[1:]]
+    assert steps == ["Order placed", "Paid", "Refunded", "Refunded", "Payment disputed"]
+    assert timeline.index("¥1,000") < timeline.index("¥2,000")
+    assert "2026-01-01 01:00 UTC" in timeline
+
+
+def test_the_order_detail_is_still_one_stripe_call_with_the_timeline(client, logged_in, stripe_api):
+    session = _order(stripe_api, "ONE-CALL", payment_intent(charge=charge()))
+    client.get(f"/orders/{session['id']}")
+    assert stripe_api.call_count == 1
+    query = stripe_api.mock.calls[-1].request.url
+    assert "payment_intent.latest_charge.refunds" in query and "invoice" in query
+
+
+def test_an_order_with_an_invoice_links_to_it_and_its_pdf(client, logged_in, stripe_api):
+    session = _order(stripe_api, "INVOICED", payment_intent(charge=charge()))
+    session["invoice"] = {
+        "id": "in_1",
+        "hosted_invoice_url": "https://invoice.stripe.com/i/test_1",
+        "invoice_pdf": "https://pay.stripe.com/invoice/test_1/pdf",
+    }
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert 'href="https://invoice.stripe.com/i/test_1"' in html
+    assert 'href="https://pay.stripe.com/invoice/test_1/pdf"' in html

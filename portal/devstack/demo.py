@@ -184,6 +184,7 @@ def seed_orders(emulator: EmulatorState, s3: Any) -> None:
             payment_status=status,
             payment_method=method,
             customer=hanako_customer if email == hanako else None,
+            invoice=email == hanako,
         )
         if has_files:
             _put_files(s3, order_id)

@@ -85,6 +85,7 @@ class EmulatorState:
         self.link_items: dict[str, list[tuple[str, int, int, str]]] = {}
         self.portal_sessions: dict[str, Json] = {}
         self.customers: dict[str, Json] = {}
+        self.invoices: dict[str, Json] = {}
         #: Delivered events with each target's HTTP status (or the error).
         self.events: list[tuple[Json, list[str]]] = []
         #: ``(method, path)`` of every API request, for tests and benchmarks.
@@ -118,6 +119,7 @@ class EmulatorState:
         created: int | None = None,
         payment_link: str | None = None,
         customer: str | None = None,
+        invoice: bool = False,
     ) -> Json:
         """Store a Checkout Session (and its payment intent and charge) as Stripe would."""
         with self.lock:
@@ -157,9 +159,31 @@ class EmulatorState:
                     total, currency, payment_method, payment_status == "paid"
                 )
                 session["payment_intent"] = intent["id"]
+            if invoice and status == "complete":
+                session["invoice"] = self._invoice(session)["id"]
             self.sessions[session_id] = session
             self.line_items[session_id] = line_items
             return session
+
+    def _invoice(self, session: Json) -> Json:
+        invoice = template("invoice")
+        invoice_id = "in_" + _random(24)
+        invoice.update(
+            id=invoice_id,
+            object="invoice",
+            currency=session["currency"],
+            customer=session["customer"],
+            created=session["created"],
+            livemode=False,
+            metadata={},
+            status="paid" if session["payment_status"] == "paid" else "open",
+            total=session["amount_total"],
+            amount_due=session["amount_total"],
+            hosted_invoice_url=f"{self.public_url}/invoices/{invoice_id}",
+            invoice_pdf=f"{self.public_url}/invoices/{invoice_id}/pdf",
+        )
+        self.invoices[invoice_id] = invoice
+        return invoice
 
     def add_customer(self, email: str, name: str | None = None) -> Json:
         """A Stripe customer (Checkout makes one when the link says ``customer_creation``)."""
@@ -195,6 +219,19 @@ class EmulatorState:
             total = charge["amount_refunded"] + (amount or charge["amount"])
             charge["amount_refunded"] = min(total, charge["amount"])
             charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+            refund = template("refund")
+            refund.update(
+                id="re_" + _random(24),
+                object="refund",
+                charge=charge["id"],
+                amount=min(amount or charge["amount"], charge["amount"]),
+                currency=charge["currency"],
+                created=self.next_created(),
+                payment_intent=intent["id"],
+                status="succeeded",
+                metadata={},
+            )
+            charge["refunds"]["data"].insert(0, refund)
         send_event(self, "charge.refunded", charge)
         return charge
 
@@ -279,6 +316,12 @@ class EmulatorState:
             payment_intent=intent["id"],
         )
         charge["receipt_url"] = f"{self.public_url}/receipts/{charge['id']}"
+        charge["refunds"] = {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": f"/v1/charges/{charge['id']}/refunds",
+        }
         self.charges[charge["id"]] = charge
         intent.update(status="succeeded", latest_charge=charge["id"], next_action=None)
         intent["amount_received"] = intent["amount"]
@@ -505,7 +548,14 @@ class _Api:
 
     def retrieve_session(self, params: Json, session_id: str) -> Json:
         expand = self._expand(
-            params, {"line_items", "payment_intent", "payment_intent.latest_charge"}
+            params,
+            {
+                "line_items",
+                "payment_intent",
+                "payment_intent.latest_charge",
+                "payment_intent.latest_charge.refunds",
+                "invoice",
+            },
         )
         self._no_more(params)
         session = self.state.sessions.get(session_id)
@@ -672,9 +722,12 @@ class _Api:
                 "url": f"/v1/checkout/sessions/{session['id']}/line_items",
             }
         intent = self.state.payment_intents.get(session.get("payment_intent") or "")
-        wants_intent = {"payment_intent", "payment_intent.latest_charge"} & expand
-        if intent is not None and wants_intent:
-            body["payment_intent"] = self._intent(intent, "payment_intent.latest_charge" in expand)
+        with_charge = {"payment_intent.latest_charge", "payment_intent.latest_charge.refunds"}
+        if intent is not None and ({"payment_intent"} | with_charge) & expand:
+            body["payment_intent"] = self._intent(intent, bool(with_charge & expand))
+        invoice = self.state.invoices.get(session.get("invoice") or "")
+        if invoice is not None and "invoice" in expand:
+            body["invoice"] = copy.deepcopy(invoice)
         return body
 
     def _intent(self, intent: Json, with_charge: bool) -> Json:
@@ -943,6 +996,18 @@ def _checkout_pages(app: Flask, state: EmulatorState) -> None:
         if not already:
             send_event(state, "checkout.session.async_payment_succeeded", session)
         return redirect(f"/vouchers/{intent_id}")
+
+    @app.get("/invoices/<invoice_id>")
+    def invoice_page(invoice_id: str) -> Response:
+        invoice = state.invoices.get(invoice_id) or abort(404)
+        total = _money(invoice["total"], invoice["currency"])
+        return _page("Invoice", f"<p>Invoice {escape(invoice_id)}: {total}.</p>")
+
+    @app.get("/invoices/<invoice_id>/pdf")
+    def invoice_pdf(invoice_id: str) -> Response:
+        if invoice_id not in state.invoices:
+            abort(404)
+        return Response(b"%PDF-1.4\n%emulated invoice\n", mimetype="application/pdf")
 
     @app.get("/receipts/<charge_id>")
     def receipt(charge_id: str) -> Response:

@@ -182,3 +182,13 @@ def test_manage_billing_opens_stripes_billing_portal_and_comes_back(stack):
 def test_guest_customers_see_no_billing_button(stack):
     _, orders = _login(stack, "john@example.com")
     assert "Manage billing" not in orders.text
+
+
+def test_a_konbini_order_paid_later_shows_its_whole_history_and_invoice(stack):
+    browser, _ = _login(stack, "hanako@example.jp")
+    session = _session_of(stack, "JP-1003")
+    stack.emulator.mark_paid(session["id"])
+    page = browser.get(f"{stack.portal_url}/orders/{session['id']}", timeout=10).text
+    history = page.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
+    assert history.index("Order placed") < history.index("Awaiting payment") < history.index("Paid")
+    assert "View your invoice" in page

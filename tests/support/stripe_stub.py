@@ -128,7 +128,8 @@ def _page(items: list[dict[str, Any]], params: dict[str, Any]) -> tuple[list[dic
 
 def _public(session: dict[str, Any], expand: set[str]) -> dict[str, Any]:
     body = {k: v for k, v in session.items() if not k.startswith("_")}
-    if "payment_intent.latest_charge" in expand and session.get("_intent"):
+    wants_intent = any(path.startswith("payment_intent.latest_charge") for path in expand)
+    if wants_intent and session.get("_intent"):
         body["payment_intent"] = session["_intent"]
     if "line_items" in expand:
         items = session["_items"]
