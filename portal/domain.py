@@ -144,6 +144,8 @@ class Order:
     paid_at: datetime | None = None
     #: Created, awaiting, paid or failed, refunds, dispute: oldest first.
     timeline: tuple[TimelineEntry, ...] = ()
+    #: A subscription sign-up (Checkout ``mode=subscription``), managed in the billing portal.
+    is_subscription: bool = False
 
     @property
     def order_id(self) -> str:

@@ -274,6 +274,7 @@ def _order_from_session(session: Json) -> Order:
         customer=session.get("customer") if isinstance(session.get("customer"), str) else None,
         paid_at=_time(charge.get("created")) if charge.get("paid") else None,
         timeline=_timeline(session, intent, charge, currency),
+        is_subscription=session.get("mode") == "subscription",
     )
 
 

@@ -202,3 +202,14 @@ def test_an_order_with_an_invoice_links_to_it_and_its_pdf(client, logged_in, str
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
     assert 'href="https://invoice.stripe.com/i/test_1"' in html
     assert 'href="https://pay.stripe.com/invoice/test_1/pdf"' in html
+
+
+def test_a_subscription_sign_up_shows_as_a_subscription_with_the_portal(
+    client, logged_in, stripe_api
+):
+    session = checkout_session(ALICE, reference="SUB-1")
+    session.update(mode="subscription", subscription="sub_1", customer="cus_alice")
+    stripe_api.add(session)
+    assert ">Subscription<" in client.get("/orders").get_data(as_text=True)
+    html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert "Manage your subscription" in html

@@ -120,6 +120,7 @@ class EmulatorState:
         payment_link: str | None = None,
         customer: str | None = None,
         invoice: bool = False,
+        mode: str = "payment",
     ) -> Json:
         """Store a Checkout Session (and its payment intent and charge) as Stripe would."""
         with self.lock:
@@ -159,6 +160,8 @@ class EmulatorState:
                     total, currency, payment_method, payment_status == "paid"
                 )
                 session["payment_intent"] = intent["id"]
+            if mode == "subscription":
+                session.update(mode="subscription", subscription="sub_" + _random(24))
             if invoice and status == "complete":
                 session["invoice"] = self._invoice(session)["id"]
             self.sessions[session_id] = session

@@ -323,3 +323,23 @@ def test_a_failed_konbini_payment_sends_async_payment_failed(client, state, rece
     assert stripe.Webhook.construct_event(payload, header, SECRET).type == (
         "checkout.session.async_payment_failed"
     )
+
+
+def test_invoices_and_refunds_expand_on_a_retrieved_session(client, state):
+    customer = state.add_customer("a@example.com")["id"]
+    session = state.add_order("a@example.com", customer=customer, invoice=True)
+    state.refund(session["id"], 100)
+    one = client.v1.checkout.sessions.retrieve(
+        session["id"], params={"expand": ["invoice", "payment_intent.latest_charge.refunds"]}
+    )
+    assert _keys(one.invoice) == set(fixture("invoice"))
+    assert one.invoice.hosted_invoice_url.endswith(f"/invoices/{one.invoice.id}")
+    refund = one.payment_intent.latest_charge.refunds.data[0]
+    assert _keys(refund) == set(fixture("refund")) and refund.amount == 100
+
+
+def test_subscription_sessions_carry_their_subscription(client, state):
+    customer = state.add_customer("s@example.com")["id"]
+    session = state.add_order("s@example.com", customer=customer, mode="subscription")
+    got = client.v1.checkout.sessions.retrieve(session["id"])
+    assert got.mode == "subscription" and got.subscription.startswith("sub_")
