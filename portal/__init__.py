@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 
 from authlib.integrations.flask_client import OAuth
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import errors, security
+from portal import errors, security, sessions
 from portal.auth.customer import load_customer
 from portal.auth.oidc import OidcLogin
 from portal.deliverables import Deliverables
@@ -41,10 +40,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
         MAX_CONTENT_LENGTH=1024 * 1024,
         PORTAL_PUBLIC_URL=settings.public_url,
         PORTAL_SESSION_HOURS=settings.session_hours,
+        PORTAL_SESSION_IDLE_MINUTES=settings.session_idle_minutes,
         PREFERRED_URL_SCHEME="https" if settings.https else "http",
     )
     app.extensions["portal.settings"] = settings
@@ -52,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
+    sessions.install(app, settings)
     _init_extensions(app, settings)
     _init_services(app, settings)
     _register_blueprints(app)

@@ -6,11 +6,13 @@ import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from portal.domain import FilesUnavailable, OrdersUnavailable, StripeMisconfigured
 from portal.orders.service import OrderNotFound
+from portal.sessions import SessionStoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,19 @@ def register(app: Flask) -> None:
             )
         )
 
+    @app.errorhandler(SessionStoreUnavailable)
+    @app.errorhandler(RedisError)
+    def store_unavailable(exc: Exception) -> Response:
+        # Sessions (and the shared cache) live in Redis: without it nobody can be known.
+        log.error("Redis unavailable: %s", type(exc).__name__)
+        return _retry_later(
+            error_page(
+                503,
+                "The portal is temporarily unavailable",
+                "Please try again in a minute.",
+            )
+        )
+
     @app.errorhandler(StripeMisconfigured)
     def stripe_misconfigured(exc: StripeMisconfigured) -> Response:
         log.critical("Stripe configuration problem (request id %s): %s", exc.request_id, exc)
@@ -68,6 +83,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        # Errors while opening the session (before any view) reach us wrapped in a 500.
+        original = getattr(exc, "original_exception", None)
+        if isinstance(original, RedisError):
+            return store_unavailable(original)
         status = exc.code or 500
         if status >= 500:
             log.error("HTTP %s on %s %s", status, request.method, request.path)

@@ -56,6 +56,7 @@ class Settings:
     download_ttl_seconds: int = 300
     trusted_proxies: int = 0
     session_hours: int = 12
+    session_idle_minutes: int = 30
     cache_url: str | None = field(default=None, repr=False)
     cache_ttl_seconds: int = 60
     cache_stale_seconds: int = 86400
@@ -94,6 +95,9 @@ class Settings:
             ),
             trusted_proxies=reader.optional("PORTAL_TRUSTED_PROXIES", _int_between(0, 10), 0),
             session_hours=reader.optional("PORTAL_SESSION_HOURS", _int_between(1, 12), 12),
+            session_idle_minutes=reader.optional(
+                "PORTAL_SESSION_IDLE_MINUTES", _int_between(5, 720), 30
+            ),
             cache_url=reader.optional("PORTAL_CACHE_URL", _cache_url, None),
             cache_ttl_seconds=reader.optional(
                 "PORTAL_CACHE_TTL_SECONDS", _int_between(0, 3600), 60

@@ -10,6 +10,7 @@ import pytest
 
 from portal import create_app
 from portal.devstack.serving import free_port
+from portal.order_cache import OrderCache, make_backend
 from portal.settings import SettingsError
 from portal.startup import checked_settings
 from tests.conftest import AuthActions, with_settings
@@ -255,17 +256,24 @@ def test_redis_down_at_start_is_one_clear_line(monkeypatch, settings):
     assert str(error.value).startswith("PORTAL_CACHE_URL: Redis is not answering")
 
 
-def test_redis_down_during_a_run_falls_back_to_stripe_and_logs(
-    settings, s3, stripe_api, idp_url, tmp_path, caplog
+def test_redis_down_during_a_run_the_cache_reads_stripe_and_logs(tmp_path, caplog):
+    with redis_server(tmp_path) as url:
+        cache = OrderCache(make_backend(url), ttl=60, stale=600)
+        assert cache.order_list(ALICE, 1, lambda: "from stripe").value == "from stripe"
+    caplog.set_level(logging.WARNING)
+    assert cache.order_list(ALICE, 1, lambda: "read again").value == "read again"
+    assert any("order cache unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_redis_down_during_a_run_pages_answer_503_not_a_traceback(
+    settings, s3, stripe_api, idp_url, tmp_path
 ):
     with redis_server(tmp_path) as url:
         app = create_app(with_settings(settings, cache_url=url))
         client = app.test_client()
         AuthActions(client, idp_url).login(ALICE)
-        stripe_api.add(checkout_session(ALICE, reference="STILL-HERE"))
-        client.get("/orders")
-    caplog.set_level(logging.WARNING)
-    response = client.get("/orders")
-    assert response.status_code == 200
-    assert b"STILL-HERE" in response.data
-    assert any("order cache unavailable" in r.getMessage() for r in caplog.records)
+        assert client.get("/orders").status_code == 200
+    response = client.get("/orders")  # sessions live in Redis too
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert b"Traceback" not in response.data

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import session
+from flask import current_app, session
 from flask_login import UserMixin
 
 from portal.auth.oidc import Identity
@@ -34,17 +34,20 @@ def start_session(identity: Identity, lifetime_hours: int) -> Customer:
     Clearing first means nothing from before the login (a planted session, an old
     customer's data) survives into the logged-in session.
     """
-    session.clear()
+    session.clear()  # also drops the CSRF token: a new one is made for the new session
     session.permanent = True
     customer = Customer(sub=identity.sub, email=identity.email, logged_in_at=time.time())
     session[_KEY] = {
         "sub": customer.sub,
         "email": customer.email,
         "at": customer.logged_in_at,
+        "seen": customer.logged_in_at,
         "max": lifetime_hours * 3600,
     }
     # Kept apart from the customer data so only logout reads it (for id_token_hint).
     session["id_token"] = identity.id_token
+    # A new session id, so an id planted or seen before the login is worth nothing.
+    current_app.session_interface.regenerate(session)  # type: ignore[attr-defined]
     return customer
 
 
@@ -53,7 +56,11 @@ def load_customer(user_id: str) -> Customer | None:
     data: dict[str, Any] | None = session.get(_KEY)
     if not data or data.get("sub") != user_id:
         return None
-    if time.time() - float(data["at"]) > float(data["max"]):
-        session.clear()  # the absolute limit, whatever the cookie's own expiry says
+    now = time.time()
+    idle = current_app.config["PORTAL_SESSION_IDLE_MINUTES"] * 60
+    if now - float(data["at"]) > float(data["max"]) or now - float(data["seen"]) > idle:
+        session.clear()  # the absolute and idle limits, whatever the store's TTL says
         return None
+    data["seen"] = now
+    session.modified = True
     return Customer(sub=data["sub"], email=data["email"], logged_in_at=float(data["at"]))
