@@ -17,6 +17,7 @@ from portal.deliverables import make_client as make_s3_client
 from portal.eventbridge import EventForwarder
 from portal.extensions import csrf, login_manager
 from portal.order_cache import OrderCache, make_backend
+from portal.order_refs import ReferencePolicy
 from portal.orders.service import OrderService
 from portal.settings import Settings
 from portal.stripe_orders import StripeOrders
@@ -86,6 +87,7 @@ def _init_services(app: Flask, settings: Settings) -> None:
             s3_client, settings.s3_bucket, settings.s3_prefix, settings.download_ttl_seconds
         ),
         cache,
+        ReferencePolicy(settings.order_id_key, required=settings.require_signed_order_ids),
     )
     bus = settings.eventbridge_bus
     forwarder = EventForwarder.for_bus(bus) if bus else None

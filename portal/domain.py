@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from portal.order_refs import order_id_of
+
 # Stripe's zero-decimal and three-decimal currencies
 # (https://docs.stripe.com/currencies#zero-decimal): an amount is in these units.
 ZERO_DECIMAL_CURRENCIES = frozenset(
@@ -146,11 +148,14 @@ class Order:
     timeline: tuple[TimelineEntry, ...] = ()
     #: A subscription sign-up (Checkout ``mode=subscription``), managed in the billing portal.
     is_subscription: bool = False
+    #: The Payment Link the order was bought through (signed references are bound to it).
+    payment_link: str | None = None
 
     @property
     def order_id(self) -> str:
-        """The id a customer sees: the shop's OrderID, else the session id."""
-        return self.reference or self.session_id
+        """The id a customer sees: the shop's OrderID (without a signature), else the
+        session id."""
+        return order_id_of(self.reference) if self.reference else self.session_id
 
     @property
     def is_paid(self) -> bool:

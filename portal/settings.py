@@ -61,6 +61,10 @@ class Settings:
     cache_ttl_seconds: int = 60
     cache_stale_seconds: int = 86400
     eventbridge_bus: str | None = None
+    order_id_key: bytes | None = field(default=None, repr=False)
+    #: Shop's name for a Payment Link -> its URL, for ``/buy/<name>``.
+    payment_links: tuple[tuple[str, str], ...] = ()
+    require_signed_order_ids: bool = False
 
     @property
     def https(self) -> bool:
@@ -106,7 +110,24 @@ class Settings:
                 "PORTAL_CACHE_STALE_SECONDS", _int_between(0, 7 * 86400), 86400
             ),
             eventbridge_bus=reader.optional("PORTAL_EVENTBRIDGE_BUS", _eventbridge_bus, None),
-        )
+            order_id_key=reader.optional("PORTAL_ORDER_ID_KEY", _order_id_key, None),
+            payment_links=reader.optional("PORTAL_PAYMENT_LINKS", _payment_links, ()),
+            require_signed_order_ids=reader.optional(
+                "PORTAL_REQUIRE_SIGNED_ORDER_IDS", _boolean, False
+            ),
+        )._checked()
+
+    def _checked(self) -> Settings:
+        """Rules between settings."""
+        needs_key = self.payment_links or self.require_signed_order_ids
+        if needs_key and self.order_id_key is None:
+            raise SettingsError(
+                "PORTAL_ORDER_ID_KEY",
+                "is required with PORTAL_PAYMENT_LINKS or PORTAL_REQUIRE_SIGNED_ORDER_IDS",
+            )
+        if self.order_id_key is not None and self.order_id_key == self.secret_key.encode():
+            raise SettingsError("PORTAL_ORDER_ID_KEY", "must differ from PORTAL_SECRET_KEY")
+        return self
 
 
 def _process_environment() -> dict[str, str]:
@@ -215,6 +236,29 @@ def _eventbridge_bus(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9._/\-]{1,256}|arn:aws[a-z-]*:events:[^\s]+", raw):
         raise ValueError("must be an EventBridge bus name or ARN")
     return raw
+
+
+def _order_id_key(raw: str) -> bytes:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters of random text")
+    return raw.encode()
+
+
+def _payment_links(raw: str) -> tuple[tuple[str, str], ...]:
+    links = []
+    for pair in raw.replace(",", " ").split():
+        name, _, url = pair.partition("=")
+        if not re.fullmatch(r"[a-z0-9-]{1,40}", name) or not url:
+            raise ValueError("must be name=https://buy.stripe.com/… pairs (names: a-z 0-9 -)")
+        links.append((name, _base_url(url)))
+    return tuple(links)
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("must be true or false")
+    return value in ("true", "1", "yes")
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:

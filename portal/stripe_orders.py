@@ -74,6 +74,7 @@ class StripeOrders:
 
     def __init__(self, client: stripe.StripeClient) -> None:
         self._client = client
+        self._link_ids: dict[str, str] = {}
 
     def list_orders(self, email: str, page: int) -> OrderPage:
         """Page ``page`` (1-based) of the orders placed with ``email``, newest first.
@@ -139,6 +140,26 @@ class StripeOrders:
                 "has_more": False,
             }
         return _order_from_session(session)
+
+    def payment_link_id(self, url: str) -> str | None:
+        """The ``plink_…`` id of the Payment Link at ``url`` (remembered once found)."""
+        starting_after: str | None = None
+        while url not in self._link_ids:
+            page = self._payment_links_page(starting_after)
+            for link in page["data"]:
+                self._link_ids[str(link.get("url"))] = str(link["id"])
+            if not page.get("has_more") or not page["data"]:
+                break
+            starting_after = page["data"][-1]["id"]
+        return self._link_ids.get(url)
+
+    def _payment_links_page(self, starting_after: str | None) -> Json:
+        params: Any = {"limit": STRIPE_PAGE_LIMIT}
+        if starting_after:
+            params["starting_after"] = starting_after
+        result = _call(lambda: self._client.v1.payment_links.list(params=params))
+        assert result is not None
+        return result
 
     def customer_for(self, email: str) -> str | None:
         """The Stripe customer with this email, by Stripe's customer search."""
@@ -275,6 +296,9 @@ def _order_from_session(session: Json) -> Order:
         paid_at=_time(charge.get("created")) if charge.get("paid") else None,
         timeline=_timeline(session, intent, charge, currency),
         is_subscription=session.get("mode") == "subscription",
+        payment_link=session.get("payment_link")
+        if isinstance(session.get("payment_link"), str)
+        else None,
     )
 
 

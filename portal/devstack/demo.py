@@ -105,6 +105,8 @@ def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[Demo
                 "PORTAL_S3_ENDPOINT_URL": s3_url,
                 # The demo's pages should show a new order at once, webhooks or not.
                 "PORTAL_CACHE_TTL_SECONDS": "5",
+                "PORTAL_ORDER_ID_KEY": secrets.token_urlsafe(48),
+                "PORTAL_PAYMENT_LINKS": f"restoration={link_url}",
             }
         )
         stack.enter_context(run_in_thread(create_app(settings), host=HOST, port=portal_port))
@@ -136,7 +138,8 @@ def run(port: int) -> int:
             f"  Portal:        {stack.portal_url}\n"
             f"  Log in as:     {', '.join(email for email, _ in CUSTOMERS)}\n"
             f"                 (one click on the provider's page)\n"
-            f"  Buy something: {example}\n"
+            f"  Buy something: {stack.portal_url}/buy/restoration  (signed OrderID)\n"
+            f"  or directly:   {example}\n"
             f"  Stripe (emu):  {stack.stripe_url}   S3 (moto): {stack.s3_url}\n\n"
             "Press Ctrl-C to stop.\n",
             flush=True,

@@ -471,6 +471,7 @@ def create_app(
     endpoint("/v1/checkout/sessions/<session_id>/line_items", ["GET"], api.session_line_items)
     endpoint("/v1/checkout/sessions/<session_id>/expire", ["POST"], api.expire_session)
     endpoint("/v1/payment_links", ["POST"], api.create_payment_link)
+    endpoint("/v1/payment_links", ["GET"], api.list_payment_links)
     endpoint("/v1/payment_links/<link_id>", ["GET"], api.retrieve_payment_link)
     endpoint("/v1/payment_intents/<intent_id>", ["GET"], api.retrieve_payment_intent)
     endpoint("/v1/charges/<charge_id>", ["GET"], api.retrieve_charge)
@@ -642,6 +643,10 @@ class _Api:
         self.state.payment_links[link_id] = link
         self.state.link_items[link_id] = items
         return link
+
+    def list_payment_links(self, params: Json) -> Json:
+        links = list(self.state.payment_links.values())
+        return _paginate(links, params, "/v1/payment_links", newest_first=False)
 
     def retrieve_payment_link(self, params: Json, link_id: str) -> Json:
         self._no_more(params)

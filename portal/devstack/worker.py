@@ -17,6 +17,7 @@ from flask import Flask, jsonify, request
 from werkzeug.wrappers import Response
 
 from portal.domain import ORDER_ID_PATTERN
+from portal.order_refs import order_id_of
 from portal.stripe_orders import InvalidWebhook, StripeEvent, verify_webhook
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,10 @@ class FulfilmentWorker:
         except InvalidWebhook as exc:
             return jsonify({"error": str(exc)}), 400
         if is_paid_checkout(event) and event.reference:
-            if ORDER_ID_PATTERN.fullmatch(event.reference):
-                timer = threading.Timer(self._delay, self.write_result, args=[event.reference])
+            # A signed reference is <OrderID>_<mac>: the files go under the OrderID.
+            order_id = order_id_of(event.reference)
+            if ORDER_ID_PATTERN.fullmatch(order_id):
+                timer = threading.Timer(self._delay, self.write_result, args=[order_id])
                 timer.daemon = True
                 self._timers.append(timer)
                 timer.start()

@@ -68,6 +68,21 @@ def billing() -> Response:
     return redirect(url, code=303)
 
 
+@bp.get("/buy/<name>")
+def buy(name: str) -> Response:
+    """Start a purchase through one of the shop's Payment Links with a signed OrderID."""
+    links = dict(current_app.extensions["portal.settings"].payment_links)
+    if name not in links:
+        abort(404)
+    email = current_user.email if current_user.is_authenticated else None
+    url = _service().purchase_url(links[name], email)
+    if url is None:
+        abort(404)
+    response = redirect(url, code=303)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/orders.json")
 @login_required
 def export_json() -> Response:

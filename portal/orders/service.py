@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from portal.deliverables import Deliverables
 from portal.domain import Deliverable, FilesUnavailable, Order, OrderPage, PortalError
 from portal.order_cache import OrderCache, Served
+from portal.order_refs import ReferencePolicy
 from portal.orders.filters import OrderFilter
 from portal.stripe_orders import ORDERS_PER_PAGE, StripeOrders, is_session_id
 
@@ -37,10 +39,17 @@ class OrderFiles:
 class OrderService:
     """What the order pages need, from Stripe (through the cache) and S3, owner-checked."""
 
-    def __init__(self, orders: StripeOrders, deliverables: Deliverables, cache: OrderCache) -> None:
+    def __init__(
+        self,
+        orders: StripeOrders,
+        deliverables: Deliverables,
+        cache: OrderCache,
+        references: ReferencePolicy,
+    ) -> None:
         self._orders = orders
         self._deliverables = deliverables
         self._cache = cache
+        self._references = references
 
     def page(self, email: str, number: int) -> Served[OrderPage]:
         """One page of the customer's orders, newest first."""
@@ -77,10 +86,11 @@ class OrderService:
 
     def files(self, order: Order) -> OrderFiles:
         """The order's files; an unpaid order has none to show yet."""
-        if not order.is_paid or order.reference is None:
+        key = self._references.files_key(order.reference, order.payment_link)
+        if not order.is_paid or key is None:
             return OrderFiles(files=(), expected=False)
         try:
-            return OrderFiles(files=self._deliverables.list_files(order.reference))
+            return OrderFiles(files=self._deliverables.list_files(key))
         except FilesUnavailable:
             return OrderFiles(files=(), unavailable=True)
 
@@ -91,12 +101,26 @@ class OrderService:
         into a key, so ``../`` and friends have nothing to work with.
         """
         order = self.order(email, session_id).value
-        if not order.is_paid or order.reference is None:
+        key = self._references.files_key(order.reference, order.payment_link)
+        if not order.is_paid or key is None:
             raise OrderNotFound(session_id)
-        listed = {f.name for f in self._deliverables.list_files(order.reference)}
+        listed = {f.name for f in self._deliverables.list_files(key)}
         if name not in listed:
             raise OrderNotFound(session_id)
-        return self._deliverables.download_url(order.reference, name)
+        return self._deliverables.download_url(key, name)
+
+    def purchase_url(self, link_url: str, email: str | None) -> str | None:
+        """Where ``/buy/<name>`` sends the buyer: the Payment Link with a signed, fresh
+        reference (and the email locked when logged in); ``None`` if Stripe has no such link.
+        """
+        link_id = self._orders.payment_link_id(link_url)
+        if link_id is None:
+            return None
+        params = {"client_reference_id": self._references.sign_for(link_id)}
+        if email:
+            params["locked_prefilled_email"] = email
+        separator = "&" if "?" in link_url else "?"
+        return link_url + separator + urlencode(params)
 
     def billing_portal(self, email: str, return_url: str) -> str | None:
         """A link into Stripe's billing portal for the customer behind ``email``, if any.

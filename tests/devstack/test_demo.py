@@ -192,3 +192,18 @@ def test_a_konbini_order_paid_later_shows_its_whole_history_and_invoice(stack):
     history = page.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
     assert history.index("Order placed") < history.index("Awaiting payment") < history.index("Paid")
     assert "View your invoice" in page
+
+
+def test_buying_through_the_portal_signs_the_order_id_and_the_file_still_arrives(stack):
+    browser, _ = _login(stack, "hanako@example.jp")
+    checkout = browser.get(f"{stack.portal_url}/buy/restoration", timeout=10)
+    assert checkout.url.startswith(stack.payment_link_url)
+    hidden = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', checkout.text))
+    assert hidden["locked_prefilled_email"] == "hanako@example.jp"
+    order_id, mac = hidden["client_reference_id"].rsplit("_", 1)
+    landed = browser.post(checkout.url, data={**hidden, "payment_method": "card"}, timeout=10)
+    assert f"Order {order_id}" in landed.text and mac not in landed.text
+    page = _wait_for(
+        lambda: (p := browser.get(landed.url, timeout=10)) and "result.txt" in p.text and p
+    )
+    assert page.status_code == 200

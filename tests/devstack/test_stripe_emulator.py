@@ -343,3 +343,9 @@ def test_subscription_sessions_carry_their_subscription(client, state):
     session = state.add_order("s@example.com", customer=customer, mode="subscription")
     got = client.v1.checkout.sessions.retrieve(session["id"])
     assert got.mode == "subscription" and got.subscription.startswith("sub_")
+
+
+def test_payment_links_can_be_listed(client, state):
+    made = [client.v1.payment_links.create(params=_link_params()).id for _ in range(3)]
+    listed = client.v1.payment_links.list(params={"limit": 2})
+    assert [link.id for link in listed.data] == made[:2] and listed.has_more
