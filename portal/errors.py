@@ -90,6 +90,11 @@ def register(app: Flask) -> None:
         status = exc.code or 500
         if status >= 500:
             log.error("HTTP %s on %s %s", status, request.method, request.path)
+        if status == 429:
+            # Every limit is per minute, so a minute always suffices.
+            response = error_page(429, "Too many requests", _DESCRIPTIONS[429])
+            response.headers["Retry-After"] = "60"
+            return response
         custom = exc.description if exc.description != type(exc).description else None
         return error_page(status, exc.name, custom or _DESCRIPTIONS.get(status, exc.name))
 

@@ -1,0 +1,48 @@
+"""Rate limits per IP and per customer, with a 429 page; spoofed proxy headers do not help."""
+
+from __future__ import annotations
+
+from portal import create_app
+from tests.conftest import with_settings
+from tests.support.stripe_fixtures import checkout_session
+from tests.test_webhooks import event, post, sign
+
+
+def test_too_many_logins_from_one_ip_get_a_429_page_with_retry_after(client):
+    answers = [client.get("/auth/login").status_code for _ in range(21)]
+    assert answers[:20] == [302] * 20
+    response = client.get("/auth/login")
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "60"
+    assert "Too many requests" in response.get_data(as_text=True)
+
+
+def test_a_spoofed_x_forwarded_for_does_not_reset_the_limit(client):
+    for n in range(20):
+        client.get("/auth/login", headers={"X-Forwarded-For": f"203.0.113.{n}"})
+    response = client.get("/auth/login", headers={"X-Forwarded-For": "198.51.100.7"})
+    assert response.status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_client_ip_has_its_own_limit(settings, s3, stripe_api):
+    client = create_app(with_settings(settings, trusted_proxies=1)).test_client()
+    for _ in range(20):
+        client.get("/auth/login", headers={"X-Forwarded-For": "203.0.113.1"})
+    assert client.get("/auth/login", headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 429
+    assert client.get("/auth/login", headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 302
+
+
+def test_downloads_are_limited_per_customer(client, logged_in, stripe_api, s3):
+    session = checkout_session("alice@example.com", reference="MANY-DL")
+    stripe_api.add(session)
+    s3.put_object(Bucket="portal-test-files", Key="MANY-DL/a.zip", Body=b"x")
+    url = f"/orders/{session['id']}/files/a.zip"
+    assert all(client.get(url).status_code == 302 for _ in range(30))
+    assert client.get(url).status_code == 429
+
+
+def test_forged_webhooks_are_limited_but_genuine_ones_are_not(client):
+    genuine = event("customer.created")
+    assert all(post(client, genuine, sign(genuine)).status_code == 200 for _ in range(100))
+    assert all(post(client, genuine, "t=1,v1=forged").status_code == 400 for _ in range(60))
+    assert post(client, genuine, "t=1,v1=forged").status_code == 429
