@@ -9,7 +9,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import errors, rate_limits, security, sessions
+from portal import audit, errors, rate_limits, security, sessions
 from portal.auth.customer import load_customer
 from portal.auth.oidc import OidcLogin
 from portal.deliverables import Deliverables
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     rate_limits.install(app, settings)
     errors.register(app)
     security.install(app, https=settings.https)
+    audit.install(app)
     logging.getLogger("portal").setLevel(logging.INFO)
     return app
 

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from portal import audit
 from portal.auth.customer import start_session
 from portal.auth.next_url import safe_next
 from portal.auth.oidc import LoginRefused, OidcLogin
@@ -59,7 +60,7 @@ def callback() -> Response | tuple[str, int]:
         return _refused(refusal)
     customer = start_session(identity, current_app.config["PORTAL_SESSION_HOURS"])
     login_user(customer)
-    log.info("login: sub=%s", identity.sub)
+    audit.record("login", who=audit.mask_email(identity.email))
     return redirect(target)
 
 
@@ -67,6 +68,8 @@ def callback() -> Response | tuple[str, int]:
 def logout() -> Response:
     """End the portal session, then the provider's when it offers an end-session endpoint."""
     id_token = session.get("id_token")
+    if current_user.is_authenticated:
+        audit.record("logout", who=audit.mask_email(current_user.email))
     logout_user()
     session.clear()
     home = current_app.config["PORTAL_PUBLIC_URL"] + url_for("main.index")
@@ -75,6 +78,7 @@ def logout() -> Response:
 
 def _refused(refusal: LoginRefused) -> tuple[str, int]:
     log.warning("login refused: %s", refusal)
+    audit.record("login_failed", reason=refusal.reason, detail=refusal.detail)
     logout_user()
     session.clear()
     status, title = _REFUSALS.get(refusal.reason, _REFUSALS["provider"])

@@ -19,6 +19,7 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from portal import audit
 from portal.orders.export import as_csv, order_record
 from portal.orders.filters import STATUS_CHOICES, parse_filter
 from portal.orders.service import OrderNotFound, OrderService
@@ -142,6 +143,7 @@ def detail(session_id: str) -> str:
 def download(session_id: str, name: str) -> Response:
     """A short-lived S3 link to one of the customer's paid files."""
     url = _service().download_url(current_user.email, session_id, name)
+    audit.record("download", who=audit.mask_email(current_user.email), order=session_id, file=name)
     response = redirect(url, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
+from portal import audit
 from portal.domain import OrdersUnavailable
 from portal.eventbridge import ForwardingFailed
 from portal.extensions import csrf
@@ -29,6 +30,7 @@ def stripe_webhook() -> tuple[Response, int]:
         )
     except InvalidWebhook as exc:
         log.warning("webhook refused: %s", exc)
+        audit.record("webhook_refused", reason=str(exc))
         return jsonify({"error": str(exc)}), 400
     handler: EventHandler = current_app.extensions["portal.webhooks"]
     try:
