@@ -84,3 +84,16 @@ def test_a_line_break_in_a_value_cannot_forge_a_line(app, audit_lines):
         audit.record("download", file='x.zip\r\n{"event":"login","who":"admin"}')
     (line,) = audit_lines()
     assert line["file"].startswith("x.zip\r\n")
+
+
+def test_spoofed_forwarding_headers_change_neither_the_logged_ip_nor_cookie_flags(
+    client, auth, audit_lines
+):
+    auth.set_user("sub-s", email="s@example.com", email_verified=True)
+    callback = auth.authorize(auth.start(), "sub-s")
+    spoof = {"X-Forwarded-For": "203.0.113.66", "X-Forwarded-Proto": "https"}
+    response = client.get(callback, headers=spoof)
+    (line,) = audit_lines()
+    assert line["ip"] == "127.0.0.1"
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("portal=") and "Secure" not in cookie
