@@ -650,10 +650,7 @@ class _Api:
 
     def retrieve_payment_link(self, params: Json, link_id: str) -> Json:
         self._no_more(params)
-        link = self.state.payment_links.get(link_id)
-        if link is None:
-            raise _missing("payment_link", link_id)
-        return link
+        return _found(self.state.payment_links, "payment_link", link_id, "id")
 
     def retrieve_payment_intent(self, params: Json, intent_id: str) -> Json:
         expand = self._expand(params, {"latest_charge"})
@@ -665,10 +662,7 @@ class _Api:
 
     def retrieve_charge(self, params: Json, charge_id: str) -> Json:
         self._no_more(params)
-        charge = self.state.charges.get(charge_id)
-        if charge is None:
-            raise _missing("charge", charge_id, "charge")
-        return charge
+        return _found(self.state.charges, "charge", charge_id, "charge")
 
     # customers and the billing portal
 
@@ -696,10 +690,7 @@ class _Api:
 
     def retrieve_customer(self, params: Json, customer_id: str) -> Json:
         self._no_more(params)
-        customer = self.state.customers.get(customer_id)
-        if customer is None:
-            raise _missing("customer", customer_id, "customer")
-        return customer
+        return _found(self.state.customers, "customer", customer_id, "customer")
 
     def search_customers(self, params: Json) -> Json:
         query = params.pop("query", None)
@@ -766,6 +757,14 @@ class _Api:
         if params:
             name = sorted(params)[0]
             raise StripeError(400, f"Received unknown parameter: {name}", param=name)
+
+
+def _found(store: dict[str, Json], kind: str, object_id: str, param: str) -> Json:
+    """The stored object, or Stripe's ``resource_missing`` error for it."""
+    found = store.get(object_id)
+    if found is None:
+        raise _missing(kind, object_id, param)
+    return found
 
 
 def _equals(name: str, wanted: Any) -> Callable[[Json], bool]:
