@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from portal.order_refs import order_id_of
 
@@ -19,6 +19,9 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 )
 THREE_DECIMAL_CURRENCIES = frozenset("bhd jod kwd omr tnd".split())
 _SYMBOLS = {"jpy": "¥", "usd": "$", "eur": "€", "gbp": "£", "cny": "CN¥", "krw": "₩"}
+
+#: How long after payment a shop's fulfilment may still be writing an order's files.
+FULFILMENT_GRACE = timedelta(hours=24)
 
 #: What Stripe keeps of a ``client_reference_id``; anything else it silently drops.
 ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -191,9 +194,13 @@ class Deliverable:
     #: A short form of S3's ETag, so a customer can tell two versions apart.
     checksum: str = ""
 
-    def changed_since(self, moment: datetime | None) -> bool:
-        """Whether the file was rewritten after ``moment`` (the order's payment)."""
-        return moment is not None and self.last_modified > moment
+    def changed_since(self, paid_at: datetime | None) -> bool:
+        """Whether the file was rewritten after the order was fulfilled.
+
+        Fulfilment writes files soon after payment, so only a change more than
+        ``FULFILMENT_GRACE`` after the payment counts as an update.
+        """
+        return paid_at is not None and self.last_modified > paid_at + FULFILMENT_GRACE
 
     @property
     def size_label(self) -> str:

@@ -178,9 +178,11 @@ def seed_orders(emulator: EmulatorState, s3: Any) -> None:
         (john, "US-2005", "usd", [("Canvas", 8900, 1)], "paid", "card", True),
         (john, "US-2006", "usd", [("Mug", 1500, 2)], "paid", "card", True),
     ]
-    for email, order_id, currency, items, status, method, has_files in plan:
+    now = int(time.time())
+    for n, (email, order_id, currency, items, status, method, has_files) in enumerate(plan):
         emulator.add_order(
             email,
+            created=now - (len(plan) - n) * 3600,  # over the last hours, oldest first
             client_reference_id=order_id,
             currency=currency,
             items=items,
@@ -194,7 +196,11 @@ def seed_orders(emulator: EmulatorState, s3: Any) -> None:
     for n in range(1, 121):
         order_id = f"MANY-{n:04d}"
         emulator.add_order(
-            many, client_reference_id=order_id, currency="jpy", items=[("Print", 100 * n, 1)]
+            many,
+            created=now - (121 - n) * 600,
+            client_reference_id=order_id,
+            currency="jpy",
+            items=[("Print", 100 * n, 1)],
         )
         _put_files(s3, order_id)
 

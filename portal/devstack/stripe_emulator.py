@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import itertools
 import json
 import logging
 import re
@@ -95,7 +94,7 @@ class EmulatorState:
         self.public_url = ""
         #: ``(url, signing secret)`` of the webhook endpoints events are sent to.
         self.webhook_targets: list[tuple[str, str]] = []
-        self._clock = itertools.count(int(time.time()) - 10_000_000)
+        self._last_created = 0
 
     def reset_calls(self) -> None:
         """Forget the call log."""
@@ -103,8 +102,10 @@ class EmulatorState:
             self.calls.clear()
 
     def next_created(self) -> int:
-        """Strictly increasing ``created`` times, so newest-first is deterministic."""
-        return max(next(self._clock), 0)
+        """Now, but strictly after the last one given, so newest-first is deterministic."""
+        with self.lock:
+            self._last_created = max(int(time.time()), self._last_created + 1)
+            return self._last_created
 
     def add_order(
         self,
@@ -157,7 +158,7 @@ class EmulatorState:
             session["payment_intent"] = None
             if status == "complete" and payment_status != "no_payment_required":
                 intent = self._payment_intent(
-                    total, currency, payment_method, payment_status == "paid"
+                    total, currency, payment_method, payment_status == "paid", session["created"]
                 )
                 session["payment_intent"] = intent["id"]
             if mode == "subscription":
@@ -255,7 +256,9 @@ class EmulatorState:
         send_event(self, "checkout.session.async_payment_failed", session)
         return session
 
-    def _payment_intent(self, amount: int, currency: str, method: str, paid: bool) -> Json:
+    def _payment_intent(
+        self, amount: int, currency: str, method: str, paid: bool, created: int
+    ) -> Json:
         intent = template("payment_intent")
         intent.update(
             id="pi_" + _random(24),
@@ -263,7 +266,7 @@ class EmulatorState:
             amount=amount,
             amount_received=0,
             currency=currency,
-            created=self.next_created(),
+            created=created,
             livemode=False,
             metadata={},
             payment_method_types=[method],
@@ -273,7 +276,7 @@ class EmulatorState:
             next_action=None,
         )
         if paid:
-            self._succeed(intent)
+            self._succeed(intent, created)
         elif method == "konbini":
             intent["next_action"] = {
                 "type": "konbini_display_details",
@@ -301,7 +304,7 @@ class EmulatorState:
         self.payment_intents[intent["id"]] = intent
         return intent
 
-    def _succeed(self, intent: Json) -> None:
+    def _succeed(self, intent: Json, created: int | None = None) -> None:
         charge = template("charge")
         charge.update(
             id="ch_" + _random(24),
@@ -310,7 +313,7 @@ class EmulatorState:
             amount_captured=intent["amount"],
             amount_refunded=0,
             currency=intent["currency"],
-            created=self.next_created(),
+            created=created or self.next_created(),
             livemode=False,
             metadata={},
             paid=True,
