@@ -121,14 +121,10 @@ class StripeOrders:
         """
         if not is_session_id(session_id):
             return None
-        session = _call(
-            lambda: self._client.v1.checkout.sessions.retrieve(
-                session_id,
-                params={
-                    # Refunds for the timeline: 3 of Stripe's 4 levels; one call in all.
-                    "expand": ["line_items", "payment_intent.latest_charge.refunds", "invoice"]
-                },
-            ),
+        session = self._get(
+            f"/v1/checkout/sessions/{session_id}",
+            # Refunds for the timeline: 3 of Stripe's 4 levels; one call in all.
+            {"expand": ["line_items", "payment_intent.latest_charge.refunds", "invoice"]},
             missing_ok=True,
         )
         if session is None or session.get("status") != "complete":
@@ -157,7 +153,7 @@ class StripeOrders:
         params: Any = {"limit": STRIPE_PAGE_LIMIT}
         if starting_after:
             params["starting_after"] = starting_after
-        result = _call(lambda: self._client.v1.payment_links.list(params=params))
+        result = self._get("/v1/payment_links", params)
         assert result is not None
         return result
 
@@ -165,14 +161,16 @@ class StripeOrders:
         """The Stripe customer with this email, by Stripe's customer search."""
         quoted = normalize_email(email).replace("\\", "").replace("'", "\\'")
         params: Any = {"query": f"email:'{quoted}'", "limit": 1}
-        result = _call(lambda: self._client.v1.customers.search(params=params))
+        result = self._get("/v1/customers/search", params)
         found = result["data"] if result else []
         return str(found[0]["id"]) if found else None
 
     def billing_portal_url(self, customer: str, return_url: str) -> str:
         """A one-time link into Stripe's billing portal for ``customer``."""
         params: Any = {"customer": customer, "return_url": return_url}
-        result = _call(lambda: self._client.v1.billing_portal.sessions.create(params=params))
+        result = _call(
+            lambda: self._client.raw_request("post", "/v1/billing_portal/sessions", **params)
+        )
         assert result is not None
         return str(result["url"])
 
@@ -195,9 +193,18 @@ class StripeOrders:
         }
         if starting_after:
             params["starting_after"] = starting_after
-        result = _call(lambda: self._client.v1.checkout.sessions.list(params=params))
+        result = self._get("/v1/checkout/sessions", params)
         assert result is not None  # a list call is never "missing"
         return result
+
+    def _get(self, path: str, params: Any, *, missing_ok: bool = False) -> Json | None:
+        """One GET through the SDK (auth, retries, timeout, errors), answered as plain JSON.
+
+        The SDK's raw request skips building StripeObjects: for a page of 100 sessions with
+        their line items, intents and charges, building them cost more than the rest of
+        the page (measured with cProfile).
+        """
+        return _call(lambda: self._client.raw_request("get", path, **params), missing_ok=missing_ok)
 
     def _all_line_items(self, session_id: str) -> list[Json]:
         items: list[Json] = []
@@ -213,9 +220,7 @@ class StripeOrders:
         params: Any = {"limit": STRIPE_PAGE_LIMIT}
         if starting_after:
             params["starting_after"] = starting_after
-        result = _call(
-            lambda: self._client.v1.checkout.sessions.line_items.list(session_id, params=params)
-        )
+        result = self._get(f"/v1/checkout/sessions/{session_id}/line_items", params)
         assert result is not None
         return result
 
@@ -247,9 +252,9 @@ def _spellings(email: str) -> list[str]:
 
 
 def _call(request: Callable[[], Any], *, missing_ok: bool = False) -> Json | None:
-    """Run one SDK request; turn its object into a dict and its errors into ours."""
+    """Run one SDK request; return its JSON body, and turn its errors into ours."""
     try:
-        return dict(request().to_dict())
+        return dict(request().data)
     except stripe.InvalidRequestError as exc:
         if missing_ok and exc.http_status == 404:
             return None
@@ -461,5 +466,5 @@ def _event_from(data: Json) -> StripeEvent:
 
 def _sessions_for_payment_intent(client: stripe.StripeClient, payment_intent: str) -> list[Json]:
     params: Any = {"payment_intent": payment_intent, "limit": 10}
-    result = _call(lambda: client.v1.checkout.sessions.list(params=params))
+    result = _call(lambda: client.raw_request("get", "/v1/checkout/sessions", **params))
     return list(result["data"]) if result else []
