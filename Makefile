@@ -3,7 +3,11 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo serve test lint
+.PHONY: demo serve test lint messages
+
+# Message catalogs: the .po files are the source, compiled to .mo on install.
+CATALOGS := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,13 +15,24 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-demo: $(BIN)/.installed  ## the portal on its embedded local stack
+%.mo: %.po $(BIN)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+# After changing user-facing text: extract it and merge it into both catalogs.
+messages: $(BIN)/.installed
+	$(BIN)/pybabel extract -F portal/translations/babel.cfg -k N_ -k lazy_gettext \
+		--no-location --sort-output --ignore-dirs="devstack __pycache__ .venv" \
+		-o portal/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations \
+		--width 100 --ignore-obsolete
+
+demo: $(BIN)/.installed $(COMPILED)  ## the portal on its embedded local stack
 	$(BIN)/portal demo
 
-serve: $(BIN)/.installed  ## the portal against the settings in .env
+serve: $(BIN)/.installed $(COMPILED)  ## the portal against the settings in .env
 	$(BIN)/portal serve
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed $(COMPILED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -9,7 +9,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import audit, errors, rate_limits, security, sessions
+from portal import audit, errors, i18n, rate_limits, security, sessions
 from portal.auth.customer import load_customer
 from portal.auth.oidc import OidcLogin
 from portal.deliverables import Deliverables
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     sessions.install(app, settings)
     _init_extensions(app, settings)
+    i18n.install(app, settings)
     _init_services(app, settings)
     _register_blueprints(app)
     rate_limits.install(app, settings)

@@ -9,6 +9,7 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from portal.order_refs import order_id_of
 
@@ -25,6 +26,14 @@ FULFILMENT_GRACE = timedelta(hours=24)
 
 #: What Stripe keeps of a ``client_reference_id``; anything else it silently drops.
 ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the message catalogs; it is translated where it is shown.
+
+    The domain stays free of Flask: pages translate labels with ``_(label)``.
+    """
+    return message
 
 
 def normalize_email(email: str) -> str:
@@ -48,6 +57,11 @@ class Money:
         if code in THREE_DECIMAL_CURRENCIES:
             return 3
         return 2
+
+    @property
+    def value(self) -> Decimal:
+        """The amount in major units, exactly: ``Decimal("19.99")`` for 1999 USD."""
+        return Decimal(self.amount).scaleb(-self.decimals)
 
     def format(self) -> str:
         """``¥5,000`` for 5000 JPY, ``$19.99`` for 1999 USD, ``CHF 12.00`` otherwise."""
@@ -84,11 +98,11 @@ class OrderStatus(enum.Enum):
 
 
 _STATUS_LABELS = {
-    OrderStatus.PAID: "Paid",
-    OrderStatus.AWAITING_PAYMENT: "Awaiting payment",
-    OrderStatus.PAYMENT_FAILED: "Payment failed",
-    OrderStatus.PARTIALLY_REFUNDED: "Partly refunded",
-    OrderStatus.REFUNDED: "Refunded",
+    OrderStatus.PAID: N_("Paid"),
+    OrderStatus.AWAITING_PAYMENT: N_("Awaiting payment"),
+    OrderStatus.PAYMENT_FAILED: N_("Payment failed"),
+    OrderStatus.PARTIALLY_REFUNDED: N_("Partly refunded"),
+    OrderStatus.REFUNDED: N_("Refunded"),
 }
 
 

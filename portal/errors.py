@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
@@ -19,13 +21,23 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
 
 _DESCRIPTIONS = {
-    400: "The request was not understood.",
-    403: "You may not open this page.",
-    404: "There is nothing at this address.",
-    405: "This address does not accept that kind of request.",
-    413: "The request is too large.",
-    429: "Too many requests. Please wait a moment.",
-    500: "Something went wrong on our side. Please try again later.",
+    400: lazy_gettext("The request was not understood."),
+    403: lazy_gettext("You may not open this page."),
+    404: lazy_gettext("There is nothing at this address."),
+    405: lazy_gettext("This address does not accept that kind of request."),
+    413: lazy_gettext("The request is too large."),
+    429: lazy_gettext("Too many requests. Please wait a moment."),
+    500: lazy_gettext("Something went wrong on our side. Please try again later."),
+}
+#: Page titles for HTTP errors; other statuses keep werkzeug's English name.
+_TITLES = {
+    400: lazy_gettext("Bad request"),
+    403: lazy_gettext("Not allowed"),
+    404: lazy_gettext("Page not found"),
+    405: lazy_gettext("Method not allowed"),
+    413: lazy_gettext("Request too large"),
+    429: lazy_gettext("Too many requests"),
+    500: lazy_gettext("Something went wrong"),
 }
 
 
@@ -33,8 +45,12 @@ def register(app: Flask) -> None:
     """Map the portal's errors and HTTP errors to pages (JSON for JSON clients)."""
 
     @app.errorhandler(OrderNotFound)
-    def order_not_found(_: OrderNotFound) -> Response:
-        return error_page(404, "Order not found", "We could not find that order in your account.")
+    def order_not_found(error: OrderNotFound) -> Response:
+        return error_page(
+            404,
+            _("Order not found"),
+            _("We could not find that order in your account."),
+        )
 
     @app.errorhandler(OrdersUnavailable)
     def orders_unavailable(exc: OrdersUnavailable) -> Response:
@@ -42,18 +58,18 @@ def register(app: Flask) -> None:
         return _retry_later(
             error_page(
                 503,
-                "Orders are temporarily unavailable",
-                "We cannot reach our payment provider right now. Please try again in a minute.",
+                _("Orders are temporarily unavailable"),
+                _("We cannot reach our payment provider right now. Please try again in a minute."),
             )
         )
 
     @app.errorhandler(FilesUnavailable)
-    def files_unavailable(_: FilesUnavailable) -> Response:
+    def files_unavailable(error: FilesUnavailable) -> Response:
         return _retry_later(
             error_page(
                 503,
-                "Downloads are temporarily unavailable",
-                "Your files cannot be reached right now. Please try again in a minute.",
+                _("Downloads are temporarily unavailable"),
+                _("Your files cannot be reached right now. Please try again in a minute."),
             )
         )
 
@@ -65,20 +81,20 @@ def register(app: Flask) -> None:
         return _retry_later(
             error_page(
                 503,
-                "The portal is temporarily unavailable",
-                "Please try again in a minute.",
+                _("The portal is temporarily unavailable"),
+                _("Please try again in a minute."),
             )
         )
 
     @app.errorhandler(StripeMisconfigured)
     def stripe_misconfigured(exc: StripeMisconfigured) -> Response:
         log.critical("Stripe configuration problem (request id %s): %s", exc.request_id, exc)
-        return error_page(500, "Something went wrong", _DESCRIPTIONS[500])
+        return error_page(500, _("Something went wrong"), str(_DESCRIPTIONS[500]))
 
     @app.errorhandler(CSRFError)
-    def csrf_error(_: CSRFError) -> Response:
+    def csrf_error(error: CSRFError) -> Response:
         return error_page(
-            400, "This form has expired", "Please go back, reload the page and try again."
+            400, _("This form has expired"), _("Please go back, reload the page and try again.")
         )
 
     @app.errorhandler(HTTPException)
@@ -92,16 +108,17 @@ def register(app: Flask) -> None:
             log.error("HTTP %s on %s %s", status, request.method, request.path)
         if status == 429:
             # Every limit is per minute, so a minute always suffices.
-            response = error_page(429, "Too many requests", _DESCRIPTIONS[429])
+            response = error_page(429, str(_TITLES[429]), str(_DESCRIPTIONS[429]))
             response.headers["Retry-After"] = "60"
             return response
         custom = exc.description if exc.description != type(exc).description else None
-        return error_page(status, exc.name, custom or _DESCRIPTIONS.get(status, exc.name))
+        title = str(_TITLES.get(status, exc.name))
+        return error_page(status, title, str(custom or _DESCRIPTIONS.get(status, title)))
 
     @app.errorhandler(Exception)
-    def unexpected(_: Exception) -> Response:
+    def unexpected(error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_page(500, "Internal Server Error", _DESCRIPTIONS[500])
+        return error_page(500, str(_TITLES[500]), str(_DESCRIPTIONS[500]))
 
 
 def error_page(status: int, title: str, message: str) -> Response:

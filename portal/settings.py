@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -65,6 +66,10 @@ class Settings:
     #: Shop's name for a Payment Link -> its URL, for ``/buy/<name>``.
     payment_links: tuple[tuple[str, str], ...] = ()
     require_signed_order_ids: bool = False
+    #: The page language when neither the switcher's cookie nor the browser chooses one.
+    default_locale: str = "ja"
+    #: Where the shop's customers are: every date and time is shown in this zone.
+    timezone: str = "Asia/Tokyo"
 
     @property
     def https(self) -> bool:
@@ -115,6 +120,8 @@ class Settings:
             require_signed_order_ids=reader.optional(
                 "PORTAL_REQUIRE_SIGNED_ORDER_IDS", _boolean, False
             ),
+            default_locale=reader.optional("PORTAL_DEFAULT_LOCALE", _locale, "ja"),
+            timezone=reader.optional("PORTAL_TIMEZONE", _timezone, "Asia/Tokyo"),
         )._checked()
 
     def _checked(self) -> Settings:
@@ -158,6 +165,24 @@ def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
     except ValueError as exc:
         # The message says what is wrong, never the value: it may be a secret.
         raise SettingsError(name, str(exc)) from None
+
+
+#: The languages the portal has message catalogs for.
+LOCALES = ("ja", "en")
+
+
+def _locale(raw: str) -> str:
+    if raw not in LOCALES:
+        raise ValueError(f"must be one of {', '.join(LOCALES)}")
+    return raw
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("must be an IANA time zone name such as Asia/Tokyo") from None
+    return raw
 
 
 def _non_blank(raw: str) -> str:

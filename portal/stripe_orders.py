@@ -19,6 +19,7 @@ from typing import Any
 import stripe
 
 from portal.domain import (
+    N_,
     LineItem,
     Money,
     Order,
@@ -316,25 +317,25 @@ def _timeline(
 ) -> tuple[TimelineEntry, ...]:
     """What the session, its payment intent and charge tell about the order's life."""
     total = Money(int(session.get("amount_total") or 0), currency)
-    entries = [TimelineEntry("Order placed", _time(session.get("created")), total)]
+    entries = [TimelineEntry(N_("Order placed"), _time(session.get("created")), total)]
     if (intent.get("next_action") or {}).get("type") or intent.get("payment_method_types") in (
         ["konbini"],
         ["customer_balance"],
     ):
-        entries.append(TimelineEntry("Awaiting payment", _time(intent.get("created"))))
+        entries.append(TimelineEntry(N_("Awaiting payment"), _time(intent.get("created"))))
     if charge.get("paid"):
-        entries.append(TimelineEntry("Paid", _time(charge.get("created")), total))
+        entries.append(TimelineEntry(N_("Paid"), _time(charge.get("created")), total))
     elif intent.get("last_payment_error") and session.get("payment_status") == "unpaid":
-        entries.append(TimelineEntry("Payment failed", _time(intent.get("canceled_at"))))
+        entries.append(TimelineEntry(N_("Payment failed"), _time(intent.get("canceled_at"))))
     refunds = (charge.get("refunds") or {}).get("data") or []
     for refund in sorted(refunds, key=lambda r: int(r.get("created") or 0)):
         amount = Money(int(refund.get("amount") or 0), refund.get("currency") or currency)
-        entries.append(TimelineEntry("Refunded", _time(refund.get("created")), amount))
+        entries.append(TimelineEntry(N_("Refunded"), _time(refund.get("created")), amount))
     if not refunds and charge.get("amount_refunded"):
         amount = Money(int(charge["amount_refunded"]), charge.get("currency") or currency)
-        entries.append(TimelineEntry("Refunded", None, amount))
+        entries.append(TimelineEntry(N_("Refunded"), None, amount))
     if charge.get("disputed"):
-        entries.append(TimelineEntry("Payment disputed"))
+        entries.append(TimelineEntry(N_("Payment disputed")))
     return tuple(entries)
 
 

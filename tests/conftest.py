@@ -70,6 +70,8 @@ def settings(idp_url: str) -> Settings:
         oidc_client_id="portal-client",
         oidc_client_secret="portal-client-secret",
         s3_bucket=BUCKET,
+        # Tests read English pages; tests/test_i18n.py pins the Japanese default.
+        default_locale="en",
     )
 
 

@@ -148,9 +148,9 @@ def test_during_an_outage_a_stale_copy_is_shown_with_its_time(stale_app, stripe_
     listing = client.get("/orders")
     assert listing.status_code == 200
     assert "KEPT" in listing.get_data(as_text=True)
-    assert "as of" in listing.get_data(as_text=True)
+    assert "looked at" in listing.get_data(as_text=True)
     detail = client.get(f"/orders/{session['id']}")
-    assert detail.status_code == 200 and "as of" in detail.get_data(as_text=True)
+    assert detail.status_code == 200 and "looked at" in detail.get_data(as_text=True)
 
 
 def test_during_an_outage_without_a_copy_the_503_page_shows(stale_app, stripe_api, idp_url):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -173,7 +174,12 @@ def test_a_missing_order_looks_the_same_as_someone_elses(client, logged_in, stri
     missing = client.get("/orders/cs_test_a1doesnotexist000000000000000000000")
     foreign = client.get(f"/orders/{theirs['id']}")
     assert missing.status_code == foreign.status_code == 404
-    assert missing.data == foreign.data
+    # The pages differ only where they link back to their own address (language switcher).
+    assert _without_own_address(missing) == _without_own_address(foreign)
+
+
+def _without_own_address(response) -> str:
+    return re.sub(r"next=[^\"]*", "next=…", response.get_data(as_text=True))
 
 
 @pytest.mark.parametrize(

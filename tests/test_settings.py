@@ -83,6 +83,11 @@ def test_each_required_setting_missing_is_named(name):
         ("PORTAL_DOWNLOAD_TTL_SECONDS", "five"),
         ("PORTAL_TRUSTED_PROXIES", "-1"),
         ("PORTAL_SESSION_HOURS", "13"),
+        ("PORTAL_DEFAULT_LOCALE", "fr"),
+        ("PORTAL_DEFAULT_LOCALE", "ja_JP"),
+        ("PORTAL_TIMEZONE", "Tokyo"),
+        ("PORTAL_TIMEZONE", "../../etc/passwd"),
+        ("PORTAL_TIMEZONE", "Asia/"),
     ],
 )
 def test_malformed_settings_are_named_in_one_line(name, value):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -19,12 +20,12 @@ bp = Blueprint("auth", __name__)
 
 # What the customer reads when a login is refused, and the status it is served with.
 _REFUSALS = {
-    "email_unverified": (403, "Your email address is not verified"),
-    "email_missing": (403, "Your account has no email address"),
-    "provider_down": (503, "The login service is not answering"),
-    "state": (400, "This login link has expired"),
-    "provider": (400, "The login did not complete"),
-    "token": (400, "The login could not be verified"),
+    "email_unverified": (403, lazy_gettext("Your email address is not verified")),
+    "email_missing": (403, lazy_gettext("Your account has no email address")),
+    "provider_down": (503, lazy_gettext("The login service is not answering")),
+    "state": (400, lazy_gettext("This login link has expired")),
+    "provider": (400, lazy_gettext("The login did not complete")),
+    "token": (400, lazy_gettext("The login could not be verified")),
 }
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from flask_babel import gettext as _
 
 from portal.domain import Order, OrderStatus
 
@@ -20,12 +22,14 @@ MAX_QUERY_LENGTH = 100
 
 @dataclass(frozen=True)
 class OrderFilter:
-    """Which orders to show: by status, date range (inclusive, UTC) and text."""
+    """Which orders to show: by status, date range (inclusive, in the shop's zone) and text."""
 
     status: str | None = None
     date_from: date | None = None
     date_to: date | None = None
     query: str | None = None
+    #: Days start at midnight here: a customer in Tokyo means Tokyo's dates.
+    zone: tzinfo = UTC
 
     @property
     def active(self) -> bool:
@@ -36,9 +40,9 @@ class OrderFilter:
         """Whether ``order`` passes every filter that is set."""
         if self.status and order.status not in STATUS_CHOICES[self.status]:
             return False
-        if self.date_from and order.created < _start_of(self.date_from):
+        if self.date_from and order.created < _start_of(self.date_from, self.zone):
             return False
-        if self.date_to and order.created >= _start_of(self.date_to + timedelta(days=1)):
+        if self.date_to and order.created >= _start_of(self.date_to + timedelta(days=1), self.zone):
             return False
         return not self.query or self._mentions(order)
 
@@ -58,20 +62,23 @@ class OrderFilter:
         return any(needle in text.casefold() for text in haystack)
 
 
-def parse_filter(args: Mapping[str, str]) -> tuple[OrderFilter, list[str]]:
-    """The filter in ``args``; invalid values are dropped with a notice saying so."""
+def parse_filter(args: Mapping[str, str], zone: tzinfo = UTC) -> tuple[OrderFilter, list[str]]:
+    """The filter in ``args``; invalid values are dropped with a notice saying so.
+
+    Notices are in the request's language, so this runs inside a request.
+    """
     notices: list[str] = []
     status = (args.get("status") or "").strip() or None
     if status and status not in STATUS_CHOICES:
-        notices.append("The status filter was not recognised and is not applied.")
+        notices.append(_("The status filter was not recognised and is not applied."))
         status = None
-    date_from = _date(args.get("from"), "from", notices)
-    date_to = _date(args.get("to"), "to", notices)
+    date_from = _date(args.get("from"), _("From"), notices)
+    date_to = _date(args.get("to"), _("To"), notices)
     if date_from and date_to and date_from > date_to:
-        notices.append("The start date is after the end date; the dates are not applied.")
+        notices.append(_("The start date is after the end date; the dates are not applied."))
         date_from = date_to = None
     query = " ".join((args.get("q") or "").split())[:MAX_QUERY_LENGTH] or None
-    return OrderFilter(status, date_from, date_to, query), notices
+    return OrderFilter(status, date_from, date_to, query, zone), notices
 
 
 def _date(raw: str | None, name: str, notices: list[str]) -> date | None:
@@ -80,7 +87,12 @@ def _date(raw: str | None, name: str, notices: list[str]) -> date | None:
     try:
         return date.fromisoformat(raw.strip()) if len(raw.strip()) == 10 else _invalid()
     except ValueError:
-        notices.append(f"The '{name}' date was not understood (use YYYY-MM-DD) and is not applied.")
+        notices.append(
+            _(
+                "The “%(name)s” date was not understood (use YYYY-MM-DD) and is not applied.",
+                name=name,
+            )
+        )
         return None
 
 
@@ -88,5 +100,5 @@ def _invalid() -> date:
     raise ValueError("not YYYY-MM-DD")
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+def _start_of(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone)

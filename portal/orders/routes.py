@@ -16,6 +16,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_timezone
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -40,7 +42,7 @@ def _service() -> OrderService:
 def index() -> str:
     """The customer's orders, 50 a page, newest first, optionally filtered."""
     number = _page_number(request.args.get("page"))
-    wanted, notices = parse_filter(request.args)
+    wanted, notices = parse_filter(request.args, get_timezone())
     if wanted.active:
         served = _service().filtered_page(current_user.email, wanted, number)
     else:
@@ -64,7 +66,7 @@ def billing() -> Response:
     back = current_app.config["PORTAL_PUBLIC_URL"] + url_for("orders.index")
     url = _service().billing_portal(current_user.email, back)
     if url is None:
-        flash("There is no billing account for your email address yet.", "warning")
+        flash(_("There is no billing account for your email address yet."), "warning")
         return redirect(url_for("orders.index"))
     return redirect(url, code=303)
 
@@ -88,7 +90,7 @@ def buy(name: str) -> Response:
 @login_required
 def export_json() -> Response:
     """The customer's order history (same filters as the list) as JSON."""
-    wanted, _ = parse_filter(request.args)
+    wanted, _notices = parse_filter(request.args, get_timezone())
     orders = _service().history(current_user.email, wanted).value
     response = jsonify({"orders": [order_record(order) for order in orders]})
     return _attachment(response, "orders.json")
@@ -98,7 +100,7 @@ def export_json() -> Response:
 @login_required
 def export_csv() -> Response:
     """The customer's order history (same filters as the list) as CSV."""
-    wanted, _ = parse_filter(request.args)
+    wanted, _notices = parse_filter(request.args, get_timezone())
     orders = _service().history(current_user.email, wanted).value
     # The byte-order mark makes Excel read UTF-8 (Japanese product names) correctly.
     body = "\ufeff" + as_csv(orders)
@@ -121,7 +123,7 @@ def payment_return() -> Response | tuple[str, int]:
         order = _service().order(current_user.email, session_id).value
     except OrderNotFound:
         return render_template("orders/return_unknown.html"), 404
-    flash("Thank you for your order.", "success")
+    flash(_("Thank you for your order."), "success")
     return redirect(url_for("orders.detail", session_id=order.session_id))
 
 
@@ -153,5 +155,5 @@ def _page_number(raw: str | None) -> int:
     if raw is None:
         return 1
     if not re.fullmatch(r"[0-9]{1,6}", raw) or not 1 <= int(raw) <= MAX_PAGE:
-        abort(400, description="The page number must be a whole number from 1.")
+        abort(400, description=_("The page number must be a whole number from 1."))
     return int(raw)

@@ -28,6 +28,8 @@ def stack() -> Iterator[DemoStack]:
 
 def _login(stack: DemoStack, email: str) -> tuple[requests.Session, requests.Response]:
     browser = requests.Session()
+    # These tests read the English pages; the demo's default language is Japanese.
+    browser.headers["Accept-Language"] = "en"
     form = browser.get(f"{stack.portal_url}/orders", timeout=10)
     assert form.url.startswith(stack.oidc_url)
     assert email in form.text  # one-click demo customers on the provider's form
