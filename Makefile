@@ -15,6 +15,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
+# axe-core (npm), injected into each page by the browser tests.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 %.mo: %.po $(BIN)/.installed
 	$(BIN)/pybabel compile --statistics -i $< -o $@
 
@@ -37,5 +43,5 @@ lint: $(BIN)/.installed $(COMPILED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint  ## every check and every test
+test: lint $(AXE)  ## every check and every test
 	$(BIN)/pytest

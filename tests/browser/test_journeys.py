@@ -1,0 +1,122 @@
+"""What a customer does, clicked through in real Chromium against `portal demo`."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from portal.devstack.demo import DemoStack
+from tests.browser.conftest import log_in
+
+HANAKO = "hanako@example.jp"
+
+
+def _order_link(page: Page, order_id: str):  # type: ignore[no-untyped-def]
+    return page.get_by_role("link", name=order_id, exact=True)
+
+
+def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
+    page: Page, stack: DemoStack
+):
+    # Log in by the provider's form and land on the order list.
+    log_in(page, stack, HANAKO)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your orders")
+    expect(page.get_by_role("table")).to_contain_text("JP-1001")
+    expect(page.get_by_role("row", name=re.compile("JP-1001"))).to_contain_text("¥5,000")
+
+    # Order detail, then the file itself.
+    _order_link(page, "JP-1001").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Order JP-1001")
+    expect(page.get_by_text("Paid", exact=True).first).to_be_visible()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="result.txt").click()
+    download = download_info.value
+    assert download.suggested_filename == "result.txt"
+    assert download.failure() is None
+    with open(download.path(), "rb") as saved:
+        assert saved.read() == b"Your order JP-1001 is ready.\n"
+
+    # Buy through the shop's Payment Link (via the portal, which signs the OrderID).
+    page.goto(f"{stack.portal_url}/buy/restoration")
+    expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
+    expect(page.get_by_label("Email")).to_have_value(HANAKO)
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+    page.wait_for_url(re.compile(re.escape(stack.portal_url) + r"/orders/cs_"))
+    expect(page.get_by_role("status").first).to_contain_text("Thank you for your order.")
+    heading = page.get_by_role("heading", level=1).inner_text()
+    assert re.fullmatch(r"Order [0-9a-f-]{36}", heading), heading
+
+    # The shop's fulfilment writes the file a moment later: it appears on reload.
+    for _ in range(40):
+        if page.get_by_role("link", name="result.txt").count():
+            break
+        expect(page.get_by_text("Your files are being prepared")).to_be_visible()
+        page.wait_for_timeout(250)
+        page.reload()
+    expect(page.get_by_role("link", name="result.txt")).to_be_visible()
+
+    # Switch to Japanese: the same page, now in Japanese, and it stays so.
+    page.get_by_role("link", name="日本語").click()
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("注文")
+    page.get_by_role("link", name="注文一覧").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("ご注文")
+    expect(page.get_by_role("row", name=re.compile("JP-1001"))).to_contain_text("￥5,000")
+
+    # Log out, at the portal and then at the provider: the order list asks for a login again.
+    page.get_by_role("button", name="ログアウト").click()
+    page.wait_for_url(f"{stack.oidc_url}/**")
+    page.get_by_role("button", name="End session").click()
+    page.wait_for_url(f"{stack.portal_url}/")
+    expect(page.get_by_role("link", name="ログイン", exact=True)).to_be_visible()
+    page.goto(f"{stack.portal_url}/orders")
+    page.wait_for_url(f"{stack.oidc_url}/**")
+
+
+def test_keyboard_only_from_login_to_download(page: Page, stack: DemoStack):
+    page.goto(stack.portal_url)
+    # Skip link first, then the page's own controls; every stop shows where focus is.
+    page.keyboard.press("Tab")
+    assert _focused(page)["text"] == "Skip to content"
+    _tab_to(page, "Log in to see your orders")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{stack.oidc_url}/**")
+    # The provider's form focuses its field: type the email and submit with Enter.
+    expect(page.locator("input[name=sub]")).to_be_focused()
+    page.keyboard.type(HANAKO)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{stack.portal_url}/orders")
+    _tab_to(page, "JP-1001")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/orders/cs_.*"))
+    _tab_to(page, "result.txt")
+    with page.expect_download() as download_info:
+        page.keyboard.press("Enter")
+    with open(download_info.value.path(), "rb") as saved:
+        assert saved.read() == b"Your order JP-1001 is ready.\n"
+
+
+def _tab_to(page: Page, text: str, limit: int = 60) -> None:
+    """Press Tab until ``text`` has focus, checking that each stop's focus is visible."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = _focused(page)
+        assert focused["visible"], f"no visible focus on {focused}"
+        if focused["text"] == text:
+            return
+    raise AssertionError(f"{text!r} not reached with Tab")
+
+
+def _focused(page: Page) -> dict:  # type: ignore[type-arg]
+    return page.evaluate(
+        """() => {
+        const el = document.activeElement;
+        const style = getComputedStyle(el);
+        const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+        const shadow = style.boxShadow && style.boxShadow !== 'none';
+        return {tag: el.tagName, text: (el.innerText || el.value || '').trim(),
+                name: el.getAttribute('name') || '', visible: Boolean(outline || shadow),
+                outline: style.outlineStyle + ' ' + style.outlineWidth};
+    }"""
+    )
