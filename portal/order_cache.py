@@ -23,6 +23,16 @@ from portal.domain import OrdersUnavailable, normalize_email
 
 log = logging.getLogger(__name__)
 
+#: How long an event id is remembered: Stripe retries a delivery for up to three days.
+EVENT_MEMORY = 3 * 86400
+
+#: Record the event (KEYS[1]) unless seen, and only then mark its orders (KEYS[2..]).
+_RECORD_AND_MARK = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[2], 'EX', ARGV[3]) end
+return 1
+"""
+
 T = TypeVar("T")
 
 
@@ -65,18 +75,52 @@ class OrderCache:
     def invalidate(self, *, email: str | None = None, session_id: str | None = None) -> None:
         """Mark the email's list and the session's detail as changed at Stripe."""
         now = time.time()
-        marks = {}
-        if email:
-            marks[f"inv:{email_key(email)}"] = now
-        if session_id:
-            marks[f"inv:{session_id}"] = now
+        marks = dict.fromkeys(self._marks(email, session_id), now)
         if marks:
             self._safely(lambda: self._backend.set_many(marks, timeout=self._stale))
 
+    @staticmethod
+    def _marks(email: str | None, session_id: str | None) -> list[str]:
+        marks = [f"inv:{email_key(email)}"] if email else []
+        return marks + ([f"inv:{session_id}"] if session_id else [])
+
     def first_time(self, event_id: str) -> bool:
-        """Whether this event id has not been handled yet (then it is recorded)."""
-        added = self._safely(lambda: self._backend.add(f"evt:{event_id}", 1, timeout=3 * 86400))
+        """Whether this event id has not been handled yet (then it is recorded).
+
+        On Redis this is one atomic ``SET NX EX`` (cachelib's ``add`` takes two round
+        trips, and webhook throughput is bound by round trips).
+        """
+        key = f"evt:{event_id}"
+        client = getattr(self._backend, "_write_client", None)
+        if client is None:
+            added = self._safely(lambda: self._backend.add(key, 1, timeout=EVENT_MEMORY))
+        else:
+            name = self._backend._get_prefix() + key  # type: ignore[attr-defined]
+            added = self._safely(lambda: bool(client.set(name, b"1", nx=True, ex=EVENT_MEMORY)))
+        # A cache that is down (None) must not drop events: act on them.
         return added is not False
+
+    def first_time_invalidating(
+        self, event_id: str, *, email: str | None, session_id: str | None
+    ) -> bool:
+        """``first_time``, then ``invalidate`` if it was: on Redis one atomic round trip.
+
+        Webhook throughput is bound by round trips to the cache, and a Checkout Session
+        event (the common one) needs nothing else.
+        """
+        client = getattr(self._backend, "_write_client", None)
+        if client is None:
+            first = self.first_time(event_id)
+            if first:
+                self.invalidate(email=email, session_id=session_id)
+            return first
+        prefix = self._backend._get_prefix()  # type: ignore[attr-defined]
+        keys = [f"{prefix}evt:{event_id}"]
+        keys += [f"{prefix}{mark}" for mark in self._marks(email, session_id)]
+        now = self._backend.serializer.dumps(time.time())  # type: ignore[attr-defined]
+        script = client.register_script(_RECORD_AND_MARK)
+        done = self._safely(lambda: script(keys=keys, args=[EVENT_MEMORY, now, self._stale]))
+        return done != 0
 
     def forget(self, event_id: str) -> None:
         """Un-record an event whose handling failed, so Stripe's retry acts on it."""

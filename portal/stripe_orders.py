@@ -382,7 +382,15 @@ def _line_item(item: Json, currency: str) -> LineItem:
 
 
 class InvalidWebhook(PortalError):
-    """A webhook request that is not a genuine, fresh Stripe event."""
+    """A webhook request that is not a genuine, fresh Stripe event.
+
+    ``signed`` tells a body that carries a valid signature but is not an event we can
+    read (only the holder of the secret can send one) from a forgery.
+    """
+
+    def __init__(self, reason: str, *, signed: bool = False) -> None:
+        super().__init__(reason)
+        self.signed = signed
 
 
 @dataclass(frozen=True)
@@ -419,9 +427,9 @@ def verify_webhook(payload: bytes, signature: str | None, secrets: Sequence[str]
     try:
         data = json.loads(payload)
     except ValueError as exc:  # includes bad UTF-8
-        raise InvalidWebhook("body is not JSON") from exc
+        raise InvalidWebhook("body is not JSON", signed=True) from exc
     if not isinstance(data, dict):
-        raise InvalidWebhook("not a Stripe event")
+        raise InvalidWebhook("not a Stripe event", signed=True)
     return _event_from(data)
 
 
@@ -449,9 +457,9 @@ def _signed_at(signature: str) -> int:
 def _event_from(data: Json) -> StripeEvent:
     obj = (data.get("data") or {}).get("object")
     if data.get("object") != "event" or not isinstance(obj, dict):
-        raise InvalidWebhook("not a Stripe event")
+        raise InvalidWebhook("not a Stripe event", signed=True)
     if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
-        raise InvalidWebhook("event without id or type")
+        raise InvalidWebhook("event without id or type", signed=True)
     details = obj.get("customer_details") or {}
     return StripeEvent(
         id=data["id"],

@@ -277,3 +277,50 @@ def test_redis_down_during_a_run_pages_answer_503_not_a_traceback(
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
     assert b"Traceback" not in response.data
+
+
+def test_on_redis_an_event_is_recorded_and_its_orders_marked_in_one_round_trip(
+    redis_url, monkeypatch
+):
+    import redis
+    from redis.connection import Connection
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    cache = OrderCache(make_backend(redis_url), ttl=60, stale=600)
+    cache.first_time_invalidating("evt_warm_up", email=None, session_id=None)  # loads the script
+    cache.order_list(ALICE, 1, lambda: "before")
+    cache.order_detail("cs_test_one", lambda: "before")
+    sent = []
+    original = Connection.send_packed_command
+    monkeypatch.setattr(
+        Connection,
+        "send_packed_command",
+        lambda self, command, check_health=True: sent.append(1) or original(self, command),
+    )
+    assert cache.first_time_invalidating("evt_1", email=ALICE, session_id="cs_test_one")
+    assert len(sent) == 1
+    monkeypatch.undo()
+    assert cache.order_list(ALICE, 1, lambda: "after").value == "after"
+    assert cache.order_detail("cs_test_one", lambda: "after").value == "after"
+    # A replay is acknowledged but marks nothing: the fresh copies stay.
+    assert not cache.first_time_invalidating("evt_1", email=ALICE, session_id="cs_test_one")
+    assert cache.order_list(ALICE, 1, lambda: "again").value == "after"
+    assert client.ttl("order-portal:evt:evt_1") > 2 * 86400
+
+
+def test_on_redis_a_replayed_event_is_refused_by_every_instance(
+    settings, s3, stripe_api, redis_url
+):
+    shared = with_settings(settings, cache_url=redis_url)
+    first, second = create_app(shared).test_client(), create_app(shared).test_client()
+    payload = _event_for(checkout_session(ALICE), "checkout.session.completed", "evt_shared")
+    assert deliver(first, payload).json["outcome"] == "invalidated"
+    assert deliver(second, payload).json["outcome"] == "duplicate"
+
+
+def test_with_redis_down_an_event_is_still_acted_on(tmp_path):
+    with redis_server(tmp_path) as url:
+        cache = OrderCache(make_backend(url), ttl=60, stale=600)
+    assert cache.first_time_invalidating("evt_down", email=ALICE, session_id=None)
+    assert cache.first_time("evt_down_2")

@@ -46,3 +46,20 @@ def test_forged_webhooks_are_limited_but_genuine_ones_are_not(client):
     assert all(post(client, genuine, sign(genuine)).status_code == 200 for _ in range(100))
     assert all(post(client, genuine, "t=1,v1=forged").status_code == 400 for _ in range(60))
     assert post(client, genuine, "t=1,v1=forged").status_code == 429
+
+
+def test_over_the_limit_forged_webhooks_get_429_and_genuine_ones_still_pass(client):
+    genuine = event("customer.created")
+    for _ in range(60):
+        post(client, genuine, "t=1,v1=forged")
+    refused = post(client, genuine, "t=1,v1=forged")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert refused.is_json
+    assert post(client, genuine, sign(genuine)).status_code == 200
+
+
+def test_signed_but_unreadable_webhooks_are_not_counted_as_forged(client):
+    for _ in range(70):
+        assert post(client, b"not json", sign(b"not json")).status_code == 400
+    assert post(client, b"{}", "t=1,v1=forged").status_code == 400

@@ -37,6 +37,14 @@ class EventHandler:
         Raises (``ForwardingFailed``, ``OrdersUnavailable``) when the event must be
         delivered again; the event is then not recorded as handled.
         """
+        if event.type in SESSION_EVENTS and not self._forwarder:
+            # The common case in one round trip: record the event and mark its orders.
+            first = self._cache.first_time_invalidating(
+                event.id, email=event.email, session_id=event.object_id
+            )
+            outcome = "invalidated" if first else "duplicate"
+            log.info("webhook %s %s: %s", event.type, event.id, outcome)
+            return outcome
         if not self._cache.first_time(event.id):
             return "duplicate"
         try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from portal import audit
+from portal import audit, rate_limits
 from portal.domain import OrdersUnavailable
 from portal.eventbridge import ForwardingFailed
 from portal.extensions import csrf
@@ -29,6 +29,8 @@ def stripe_webhook() -> tuple[Response, int]:
             request.get_data(cache=False), request.headers.get("Stripe-Signature"), secrets
         )
     except InvalidWebhook as exc:
+        if not exc.signed and rate_limits.webhook_refused():
+            abort(429)
         log.warning("webhook refused: %s", exc)
         audit.record("webhook_refused", reason=str(exc))
         return jsonify({"error": str(exc)}), 400
