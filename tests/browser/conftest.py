@@ -9,10 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
 
-from portal.devstack.demo import DemoStack, demo_stack
+from portal.devstack.demo import BUCKET, DemoStack, demo_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+SERIOUS = ("serious", "critical")
 PHONE = {"width": 375, "height": 800}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -40,13 +50,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """When a browser test fails, keep a full-page screenshot of each page it had open."""
     report = yield
-    if report.when == "call":
-        item.stash[_FAILED] = report.failed
+    context = getattr(item, "funcargs", {}).get("context")
+    if report.failed and report.when == "call" and isinstance(context, BrowserContext):
+        folder = OUTPUT / _safe(item.name)
+        report.sections.append(("browser screenshots", _save_screenshots(context, folder)))
     return report
 
 
-_FAILED = pytest.StashKey[bool]()
+def _save_screenshots(context: BrowserContext, folder: Path) -> str:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    lines = []
+    for number, open_page in enumerate(context.pages):
+        path = folder / f"page-{number}.png"
+        try:
+            open_page.screenshot(path=str(path), full_page=True)
+        except PlaywrightError as exc:  # a crashed or closed page still gets its URL listed
+            lines.append(f"{open_page.url}: no screenshot ({exc.message})")
+            continue
+        lines.append(f"{open_page.url}: {path}")
+    return "\n".join(lines) or "no page was open"
 
 
 @pytest.fixture(scope="session")
@@ -73,25 +98,41 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
-    """A fresh English browser profile; screenshots of its pages if the test fails."""
-    # bypass_csp lets the test inject axe-core past the portal's own script-src 'self'.
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh English browser profile (its pages are photographed if the test fails)."""
+    ctx = english_context(browser)
+    yield ctx
+    ctx.close()
+
+
+def english_context(browser: Browser, *, bypass_csp: bool = False) -> BrowserContext:
+    """A new profile that asks for English pages and reaches nothing but loopback.
+
+    ``bypass_csp`` lets a test inject a script (axe-core) past the portal's
+    ``default-src 'self'``; journeys keep the policy a customer's browser enforces.
+    """
     ctx = browser.new_context(
-        locale="en-US", viewport=DESKTOP, accept_downloads=True, bypass_csp=True
+        locale="en-US", viewport=DESKTOP, accept_downloads=True, bypass_csp=bypass_csp
     )
     ctx.set_default_timeout(10_000)
-    # Everything under test is on loopback; the provider's page links a CDN stylesheet
-    # this network cannot reach, so such requests fail at once instead of hanging.
+    # The provider's page links a CDN stylesheet this network cannot reach: such requests
+    # fail at once instead of hanging.
     ctx.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda route: route.abort())
-    yield ctx
-    if request.node.stash.get(_FAILED, False):
-        folder = OUTPUT / _safe(request.node.name)
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        for number, open_page in enumerate(ctx.pages):
-            open_page.screenshot(path=str(folder / f"page-{number}.png"), full_page=True)
-            (folder / f"page-{number}.url").write_text(open_page.url)
-    ctx.close()
+    return ctx
+
+
+@pytest.fixture
+def csp_refusals(context: BrowserContext, stack: DemoStack) -> list[str]:
+    """What the portal's Content-Security-Policy blocked on its own pages, as it happens."""
+    refusals: list[str] = []
+
+    def note(message: ConsoleMessage) -> None:
+        url = message.page.url if message.page else ""
+        if url.startswith(stack.portal_url) and "Content Security Policy" in message.text:
+            refusals.append(f"{url}: {message.text}")
+
+    context.on("console", note)
+    return refusals
 
 
 @pytest.fixture
@@ -102,8 +143,7 @@ def page(context: BrowserContext) -> Page:
 @pytest.fixture(scope="session")
 def hanako_cookies(browser: Browser, stack: DemoStack) -> list[Any]:
     """One login shared by the page checks: the portal allows 20 logins a minute per IP."""
-    ctx = browser.new_context()
-    ctx.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+    ctx = english_context(browser)
     log_in(ctx.new_page(), stack)
     cookies = ctx.cookies(stack.portal_url)
     ctx.close()
@@ -123,8 +163,14 @@ def log_in(page: Page, stack: DemoStack, email: str = "hanako@example.jp") -> No
     page.wait_for_url(f"{stack.portal_url}/orders")
 
 
+def stored_file(stack: DemoStack, key: str) -> bytes:
+    """The bytes the shop keeps in S3 under ``key``: what a download must deliver."""
+    s3 = boto3.client("s3", endpoint_url=stack.s3_url, region_name="us-east-1")
+    return bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
 def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations on the page as it is now."""
+    """Every rule axe-core finds broken on the page as it is now, with the nodes at fault."""
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run `npm ci` (make test does)")
     page.add_script_tag(path=str(AXE))
@@ -133,18 +179,16 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
         {
             "rule": violation["id"],
             "impact": violation["impact"],
+            "help": violation["help"],
             "targets": [node["target"] for node in violation["nodes"]],
         }
         for violation in result["violations"]
-        if violation["impact"] in ("serious", "critical")
     ]
 
 
-def axe_summary(page: Page) -> dict[str, int]:
-    """Every violation axe reports, by rule and impact, for the record."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document)")
-    return {f"{v['id']} ({v['impact']})": len(v["nodes"]) for v in result["violations"]}
+def serious(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The violations that stop people using a page: impact serious or critical."""
+    return [violation for violation in violations if violation["impact"] in SERIOUS]
 
 
 def sideways_overflow(page: Page) -> int:

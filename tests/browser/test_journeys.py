@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from portal.devstack.demo import DemoStack
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, stored_file
 
 HANAKO = "hanako@example.jp"
 
 
-def _order_link(page: Page, order_id: str):  # type: ignore[no-untyped-def]
+def _order_link(page: Page, order_id: str) -> Locator:
     return page.get_by_role("link", name=order_id, exact=True)
 
 
 def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
-    page: Page, stack: DemoStack
+    page: Page, stack: DemoStack, csp_refusals: list[str]
 ):
     # Log in by the provider's form and land on the order list.
     log_in(page, stack, HANAKO)
@@ -34,8 +35,7 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
     download = download_info.value
     assert download.suggested_filename == "result.txt"
     assert download.failure() is None
-    with open(download.path(), "rb") as saved:
-        assert saved.read() == b"Your order JP-1001 is ready.\n"
+    assert download.path().read_bytes() == stored_file(stack, "JP-1001/result.txt")
 
     # Buy through the shop's Payment Link (via the portal, which signs the OrderID).
     page.goto(f"{stack.portal_url}/buy/restoration")
@@ -46,6 +46,7 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
     expect(page.get_by_role("status").first).to_contain_text("Thank you for your order.")
     heading = page.get_by_role("heading", level=1).inner_text()
     assert re.fullmatch(r"Order [0-9a-f-]{36}", heading), heading
+    new_order_id = heading.removeprefix("Order ")
 
     # The shop's fulfilment writes the file a moment later: it appears on reload.
     for _ in range(40):
@@ -54,7 +55,10 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
         expect(page.get_by_text("Your files are being prepared")).to_be_visible()
         page.wait_for_timeout(250)
         page.reload()
-    expect(page.get_by_role("link", name="result.txt")).to_be_visible()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="result.txt").click()
+    new_file = download_info.value.path().read_bytes()
+    assert new_file == stored_file(stack, f"{new_order_id}/result.txt")
 
     # Switch to Japanese: the same page, now in Japanese, and it stays so.
     page.get_by_role("link", name="日本語").click()
@@ -72,13 +76,15 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
     expect(page.get_by_role("link", name="ログイン", exact=True)).to_be_visible()
     page.goto(f"{stack.portal_url}/orders")
     page.wait_for_url(f"{stack.oidc_url}/**")
+    assert csp_refusals == []
 
 
-def test_keyboard_only_from_login_to_download(page: Page, stack: DemoStack):
+def test_keyboard_only_from_login_to_download(
+    page: Page, stack: DemoStack, csp_refusals: list[str]
+):
     page.goto(stack.portal_url)
     # Skip link first, then the page's own controls; every stop shows where focus is.
-    page.keyboard.press("Tab")
-    assert _focused(page)["text"] == "Skip to content"
+    _tab_to(page, "Skip to content", limit=1)
     _tab_to(page, "Log in to see your orders")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{stack.oidc_url}/**")
@@ -93,8 +99,8 @@ def test_keyboard_only_from_login_to_download(page: Page, stack: DemoStack):
     _tab_to(page, "result.txt")
     with page.expect_download() as download_info:
         page.keyboard.press("Enter")
-    with open(download_info.value.path(), "rb") as saved:
-        assert saved.read() == b"Your order JP-1001 is ready.\n"
+    assert download_info.value.path().read_bytes() == stored_file(stack, "JP-1001/result.txt")
+    assert csp_refusals == []
 
 
 def _tab_to(page: Page, text: str, limit: int = 60) -> None:
@@ -108,7 +114,7 @@ def _tab_to(page: Page, text: str, limit: int = 60) -> None:
     raise AssertionError(f"{text!r} not reached with Tab")
 
 
-def _focused(page: Page) -> dict:  # type: ignore[type-arg]
+def _focused(page: Page) -> dict[str, Any]:
     return page.evaluate(
         """() => {
         const el = document.activeElement;
