@@ -57,6 +57,9 @@ class OrderCache:
         self._backend = backend
         self._ttl = ttl
         self._stale = stale
+        # Registering makes no round trip; the script is sent to Redis on its first use.
+        client = getattr(backend, "_write_client", None)
+        self._record_and_mark = client.register_script(_RECORD_AND_MARK) if client else None
 
     def order_list(self, email: str, page: int, read: Callable[[], T]) -> Served[T]:
         """Page ``page`` of ``email``'s orders, from the cache when fresh."""
@@ -108,8 +111,8 @@ class OrderCache:
         Webhook throughput is bound by round trips to the cache, and a Checkout Session
         event (the common one) needs nothing else.
         """
-        client = getattr(self._backend, "_write_client", None)
-        if client is None:
+        script = self._record_and_mark
+        if script is None:
             first = self.first_time(event_id)
             if first:
                 self.invalidate(email=email, session_id=session_id)
@@ -118,7 +121,6 @@ class OrderCache:
         keys = [f"{prefix}evt:{event_id}"]
         keys += [f"{prefix}{mark}" for mark in self._marks(email, session_id)]
         now = self._backend.serializer.dumps(time.time())  # type: ignore[attr-defined]
-        script = client.register_script(_RECORD_AND_MARK)
         done = self._safely(lambda: script(keys=keys, args=[EVENT_MEMORY, now, self._stale]))
         return done != 0
 

@@ -23,6 +23,10 @@ from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: Requests under these paths come from Stripe, never from a browser: they neither read
+#: nor create a session (no store round trip, no cookie, no ``Vary: Cookie``).
+SESSIONLESS_PATHS = ("/webhooks/",)
+
 
 def install(app: Flask, settings: Settings) -> None:
     """Bind server-side sessions with the idle timeout as their lifetime in the store."""
@@ -77,6 +81,9 @@ class _KeepsAnsweringWithoutRedis:
         return getattr(self._inner, name)
 
     def open_session(self, app: Flask, request: Any) -> Any:
+        if request.path.startswith(SESSIONLESS_PATHS):
+            # Flask neither saves a null session nor sets its cookie.
+            return self._inner.make_null_session(app)
         try:
             return self._inner.open_session(app, request)
         except RedisError as exc:

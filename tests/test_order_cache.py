@@ -319,6 +319,34 @@ def test_on_redis_a_replayed_event_is_refused_by_every_instance(
     assert deliver(second, payload).json["outcome"] == "duplicate"
 
 
+def test_on_redis_concurrent_deliveries_of_one_event_act_once(redis_url):
+    import threading
+
+    caches = [OrderCache(make_backend(redis_url), ttl=60, stale=600) for _ in range(2)]
+    start = threading.Barrier(16)
+    outcomes: list[tuple[bool, bool]] = []
+
+    def deliver_both(n: int) -> None:
+        start.wait()
+        cache = caches[n % 2]
+        outcomes.append(
+            (
+                cache.first_time(f"evt_race_{n // 8}"),
+                cache.first_time_invalidating(
+                    f"evt_race_other_{n // 8}", email=ALICE, session_id=None
+                ),
+            )
+        )
+
+    threads = [threading.Thread(target=deliver_both, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(first for first, _ in outcomes) == 2  # one per event id
+    assert sum(first for _, first in outcomes) == 2
+
+
 def test_with_redis_down_an_event_is_still_acted_on(tmp_path):
     with redis_server(tmp_path) as url:
         cache = OrderCache(make_backend(url), ttl=60, stale=600)

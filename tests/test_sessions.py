@@ -63,3 +63,27 @@ def test_the_idle_limit_is_a_setting(settings, s3, stripe_api, idp_url):
     with client.session_transaction() as session:
         session["customer"]["seen"] = time.time() - 6 * 60
     assert client.get("/orders").status_code == 302
+
+
+def test_a_webhook_creates_no_session(client):
+    from tests.test_webhooks import event, post, sign
+
+    payload = event()
+    response = post(client, payload, sign(payload))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert client.get_cookie("portal") is None
+
+
+def test_a_webhook_leaves_the_callers_session_alone(client, auth, stripe_api):
+    from tests.test_webhooks import event, post, sign
+
+    auth.login("alice@example.com")
+    cookie = client.get_cookie("portal").value
+    payload = event()
+    response = post(client, payload, sign(payload))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert client.get_cookie("portal").value == cookie
+    assert client.get("/orders").status_code == 200
