@@ -118,9 +118,7 @@ def money(amount: Money | None) -> str:
     """``￥5,000`` (ja) or ``¥5,000`` (en) for 5000 JPY: Babel, from Stripe's minor units."""
     if amount is None:
         return ""
-    locale = get_locale()
-    name = str(locale) if locale else current_app.config["BABEL_DEFAULT_LOCALE"]
-    return _money(amount, name)
+    return _money(amount, _locale_name())
 
 
 @lru_cache(maxsize=8192)
@@ -146,10 +144,8 @@ def clock(moment: datetime | None) -> Markup:
 def _time_element(moment: datetime | None, what: str) -> Markup:
     if moment is None:
         return Markup("")
-    locale = get_locale()
-    name = str(locale) if locale else current_app.config["BABEL_DEFAULT_LOCALE"]
     zone = current_app.config["BABEL_DEFAULT_TIMEZONE"]
-    return Markup(_time_html(moment, what, name, zone))  # noqa: S704 (escaped below)
+    return Markup(_time_html(moment, what, _locale_name(), zone))  # noqa: S704 (escaped below)
 
 
 @lru_cache(maxsize=8192)
@@ -172,9 +168,14 @@ def _patterns(locale_name: str) -> dict[str, str]:
     return {"date": date, "time": time, "datetime": joined}
 
 
-def _language_context() -> dict[str, object]:
+def _locale_name() -> str:
+    """The page's language (``ja`` or ``en``: the catalogs have no regional variants)."""
     locale = get_locale()
-    current = str(locale.language) if locale else current_app.config["BABEL_DEFAULT_LOCALE"]
+    return str(locale) if locale else str(current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def _language_context() -> dict[str, object]:
+    current = _locale_name()
     here = request.full_path.rstrip("?") if request else "/"
     switches = [
         {

@@ -88,20 +88,8 @@ class OrderCache:
         return marks + ([f"inv:{session_id}"] if session_id else [])
 
     def first_time(self, event_id: str) -> bool:
-        """Whether this event id has not been handled yet (then it is recorded).
-
-        On Redis this is one atomic ``SET NX EX`` (cachelib's ``add`` takes two round
-        trips, and webhook throughput is bound by round trips).
-        """
-        key = f"evt:{event_id}"
-        client = getattr(self._backend, "_write_client", None)
-        if client is None:
-            added = self._safely(lambda: self._backend.add(key, 1, timeout=EVENT_MEMORY))
-        else:
-            name = self._backend._get_prefix() + key  # type: ignore[attr-defined]
-            added = self._safely(lambda: bool(client.set(name, b"1", nx=True, ex=EVENT_MEMORY)))
-        # A cache that is down (None) must not drop events: act on them.
-        return added is not False
+        """Whether this event id has not been handled yet (then it is recorded)."""
+        return self.first_time_invalidating(event_id, email=None, session_id=None)
 
     def first_time_invalidating(
         self, event_id: str, *, email: str | None, session_id: str | None
@@ -109,14 +97,15 @@ class OrderCache:
         """``first_time``, then ``invalidate`` if it was: on Redis one atomic round trip.
 
         Webhook throughput is bound by round trips to the cache, and a Checkout Session
-        event (the common one) needs nothing else.
+        event (the common one) needs nothing else. A cache that is down answers "first
+        time": an event must never be dropped.
         """
         script = self._record_and_mark
         if script is None:
-            first = self.first_time(event_id)
-            if first:
+            added = self._safely(lambda: self._backend.add(f"evt:{event_id}", 1, EVENT_MEMORY))
+            if added is not False:
                 self.invalidate(email=email, session_id=session_id)
-            return first
+            return added is not False
         prefix = self._backend._get_prefix()  # type: ignore[attr-defined]
         keys = [f"{prefix}evt:{event_id}"]
         keys += [f"{prefix}{mark}" for mark in self._marks(email, session_id)]
