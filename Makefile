@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo serve test lint messages
+.PHONY: demo serve test lint messages system-packages
 
 # Message catalogs: the .po files are the source, compiled to .mo on install.
 CATALOGS := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
@@ -43,5 +43,10 @@ lint: $(BIN)/.installed $(COMPILED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(AXE)  ## every check and every test
+# The Debian packages the tests use (redis-server, chromium, fonts-noto-cjk, npm):
+# installed with apt as root or with sudo, else one line says what to run.
+system-packages:
+	@tests/system-packages
+
+test: system-packages lint $(AXE)  ## every check and every test
 	$(BIN)/pytest

@@ -1,8 +1,8 @@
 """The Stripe emulator speaks Stripe's wire format: checked through the real SDK.
 
 Every object is compared, key for key, with Stripe's own example of it in
-``../shared/stripe/fixtures3.json`` (next to the repository), so the portal cannot come
-to rely on a shape Stripe does not have.
+``tests/fixtures/stripe/fixtures3.json`` (vendored from Stripe's openapi repository), so
+the portal cannot come to rely on a shape Stripe does not have.
 """
 
 from __future__ import annotations

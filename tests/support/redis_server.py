@@ -16,7 +16,7 @@ from portal.devstack.serving import free_port
 
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[str]:
-    """Start redis-server (installed by .ci/run, or ``apt-get install redis-server``)."""
+    """Start redis-server (installed by ``make test``: tests/system-packages)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: apt-get install redis-server")

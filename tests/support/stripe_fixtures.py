@@ -1,4 +1,4 @@
-"""Stripe objects for tests, shaped by Stripe's own examples in ``shared/stripe/fixtures3.json``."""
+"""Stripe objects for tests, shaped by Stripe's own examples (``tests/fixtures/stripe/``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "fixtures3.json"
+#: Vendored from Stripe's openapi repository; see the README beside it.
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe" / "fixtures3.json"
 
 _ids = itertools.count(1)
 _clock = itertools.count(1_760_000_000, 60)

@@ -20,7 +20,7 @@ from typing import Any
 Json = dict[str, Any]
 
 #: The packaged copy of Stripe's examples; the contract tests keep it equal, key for key,
-#: to ``shared/stripe/fixtures3.json``.
+#: to ``tests/fixtures/stripe/fixtures3.json``.
 EXAMPLES = Path(__file__).resolve().parent.parent / "stripe_objects.json"
 #: The API version events say they were rendered with: the one stripe 16 pins.
 API_VERSION = "2026-10-28.endive"
