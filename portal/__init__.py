@@ -20,8 +20,8 @@ from portal.order_cache import OrderCache, make_backend
 from portal.order_refs import ReferencePolicy
 from portal.orders.service import OrderService
 from portal.settings import Settings
-from portal.stripe_orders import StripeOrders
-from portal.stripe_orders import make_client as make_stripe_client
+from portal.stripe.client import make_client as make_stripe_client
+from portal.stripe.queries import StripeOrders
 from portal.webhooks.handler import EventHandler
 
 ROOT = Path(__file__).resolve().parent.parent

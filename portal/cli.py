@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _sign_order_id(settings: Settings, order_id: str, link: str) -> int:
     from portal.order_refs import sign
-    from portal.stripe_orders import StripeOrders, make_client
+    from portal.stripe.client import make_client
+    from portal.stripe.queries import StripeOrders
 
     if settings.order_id_key is None:
         print("portal: setting PORTAL_ORDER_ID_KEY: is required to sign", file=sys.stderr)

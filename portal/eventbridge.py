@@ -15,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from portal.domain import PortalError
-from portal.stripe_orders import StripeEvent
+from portal.stripe.events import StripeEvent
 
 log = logging.getLogger(__name__)
 

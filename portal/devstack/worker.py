@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from portal.domain import ORDER_ID_PATTERN
 from portal.order_refs import order_id_of
-from portal.stripe_orders import InvalidWebhook, StripeEvent, verify_webhook
+from portal.stripe.events import InvalidWebhook, StripeEvent, verify_webhook
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from portal.domain import Deliverable, FilesUnavailable, Order, OrderPage, Porta
 from portal.order_cache import OrderCache, Served
 from portal.order_refs import ReferencePolicy
 from portal.orders.filters import OrderFilter
-from portal.stripe_orders import ORDERS_PER_PAGE, StripeOrders, is_session_id
+from portal.stripe.client import is_session_id
+from portal.stripe.queries import ORDERS_PER_PAGE, StripeOrders
 
 
 class OrderNotFound(PortalError):

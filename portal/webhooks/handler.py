@@ -6,7 +6,8 @@ import logging
 
 from portal.eventbridge import EventForwarder
 from portal.order_cache import OrderCache
-from portal.stripe_orders import StripeEvent, StripeOrders
+from portal.stripe.events import StripeEvent
+from portal.stripe.queries import StripeOrders
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from portal import audit, rate_limits
 from portal.domain import OrdersUnavailable
 from portal.eventbridge import ForwardingFailed
 from portal.extensions import csrf
-from portal.stripe_orders import InvalidWebhook, verify_webhook
+from portal.stripe.events import InvalidWebhook, verify_webhook
 from portal.webhooks.handler import EventHandler
 
 log = logging.getLogger(__name__)

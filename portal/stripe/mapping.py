@@ -1,0 +1,123 @@
+"""Stripe's JSON (a Checkout Session with its expansions) to the portal's :class:`Order`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from portal.domain import (
+    N_,
+    LineItem,
+    Money,
+    Order,
+    OrderStatus,
+    PaymentDetails,
+    TimelineEntry,
+)
+from portal.stripe.client import Json
+
+_PAID_STATUSES = {"paid", "no_payment_required"}
+
+
+def order_from_session(session: Json) -> Order:
+    """The order a complete Checkout Session (as listed or retrieved, expanded) describes."""
+    currency = session.get("currency") or "usd"
+    line_items = session.get("line_items") or {}
+    details = session.get("customer_details") or {}
+    intent = session.get("payment_intent")
+    intent = intent if isinstance(intent, dict) else {}
+    charge = intent.get("latest_charge")
+    charge = charge if isinstance(charge, dict) else {}
+    invoice = session.get("invoice")
+    invoice = invoice if isinstance(invoice, dict) else {}
+    return Order(
+        session_id=session["id"],
+        reference=session.get("client_reference_id"),
+        created=datetime.fromtimestamp(int(session["created"]), tz=UTC),
+        status=_status(session.get("payment_status"), intent, charge),
+        total=Money(int(session.get("amount_total") or 0), currency),
+        email=details.get("email") or "",
+        items=tuple(_line_item(item, currency) for item in line_items.get("data") or ()),
+        items_complete=not line_items.get("has_more", False),
+        payment=_payment_details(intent, charge, invoice, currency),
+        customer=session.get("customer") if isinstance(session.get("customer"), str) else None,
+        paid_at=_time(charge.get("created")) if charge.get("paid") else None,
+        timeline=_timeline(session, intent, charge, currency),
+        is_subscription=session.get("mode") == "subscription",
+        payment_link=session.get("payment_link")
+        if isinstance(session.get("payment_link"), str)
+        else None,
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if isinstance(value, int) else None
+
+
+def _timeline(
+    session: Json, intent: Json, charge: Json, currency: str
+) -> tuple[TimelineEntry, ...]:
+    """What the session, its payment intent and charge tell about the order's life."""
+    total = Money(int(session.get("amount_total") or 0), currency)
+    entries = [TimelineEntry(N_("Order placed"), _time(session.get("created")), total)]
+    if (intent.get("next_action") or {}).get("type") or intent.get("payment_method_types") in (
+        ["konbini"],
+        ["customer_balance"],
+    ):
+        entries.append(TimelineEntry(N_("Awaiting payment"), _time(intent.get("created"))))
+    if charge.get("paid"):
+        entries.append(TimelineEntry(N_("Paid"), _time(charge.get("created")), total))
+    elif intent.get("last_payment_error") and session.get("payment_status") == "unpaid":
+        entries.append(TimelineEntry(N_("Payment failed"), _time(intent.get("canceled_at"))))
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    for refund in sorted(refunds, key=lambda r: int(r.get("created") or 0)):
+        amount = Money(int(refund.get("amount") or 0), refund.get("currency") or currency)
+        entries.append(TimelineEntry(N_("Refunded"), _time(refund.get("created")), amount))
+    if not refunds and charge.get("amount_refunded"):
+        amount = Money(int(charge["amount_refunded"]), charge.get("currency") or currency)
+        entries.append(TimelineEntry(N_("Refunded"), None, amount))
+    if charge.get("disputed"):
+        entries.append(TimelineEntry(N_("Payment disputed")))
+    return tuple(entries)
+
+
+def _status(payment_status: str | None, intent: Json, charge: Json) -> OrderStatus:
+    if payment_status in _PAID_STATUSES:
+        refunded = int(charge.get("amount_refunded") or 0)
+        if refunded and refunded >= int(charge.get("amount") or 0):
+            return OrderStatus.REFUNDED
+        return OrderStatus.PARTIALLY_REFUNDED if refunded else OrderStatus.PAID
+    # An async payment that failed leaves the intent wanting a new payment method.
+    if intent.get("status") in ("requires_payment_method", "canceled") and intent.get(
+        "last_payment_error"
+    ):
+        return OrderStatus.PAYMENT_FAILED
+    return OrderStatus.AWAITING_PAYMENT
+
+
+def _payment_details(intent: Json, charge: Json, invoice: Json, currency: str) -> PaymentDetails:
+    action = intent.get("next_action") or {}
+    konbini = action.get("konbini_display_details") or {}
+    transfer = action.get("display_bank_transfer_instructions") or {}
+    expires = konbini.get("expires_at")
+    refunded = int(charge.get("amount_refunded") or 0)
+    return PaymentDetails(
+        receipt_url=charge.get("receipt_url") if charge.get("paid") else None,
+        voucher_url=konbini.get("hosted_voucher_url"),
+        voucher_expires_at=datetime.fromtimestamp(int(expires), tz=UTC) if expires else None,
+        instructions_url=transfer.get("hosted_instructions_url"),
+        refunded=Money(refunded, charge.get("currency") or currency) if refunded else None,
+        invoice_url=invoice.get("hosted_invoice_url"),
+        invoice_pdf=invoice.get("invoice_pdf"),
+    )
+
+
+def _line_item(item: Json, currency: str) -> LineItem:
+    price = item.get("price") or {}
+    product = price.get("product")
+    name = item.get("description") or (product.get("name") if isinstance(product, dict) else "")
+    return LineItem(
+        description=name or "Item",
+        quantity=int(item.get("quantity") or 1),
+        amount_total=Money(int(item.get("amount_total") or 0), item.get("currency") or currency),
+    )

@@ -1,0 +1,211 @@
+"""What the portal asks Stripe: a customer's sessions, one order, links, customers, billing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+
+from portal.domain import Order, OrderPage, normalize_email
+from portal.stripe.client import Json, call, is_session_id
+from portal.stripe.mapping import order_from_session
+
+log = logging.getLogger(__name__)
+
+#: Orders shown on one page of ``/orders``.
+ORDERS_PER_PAGE = 50
+#: Most orders a filtered view or an export reads (one Stripe call per 100).
+MAX_HISTORY = 2000
+#: Stripe's largest page; one list call covers two portal pages.
+STRIPE_PAGE_LIMIT = 100
+
+
+class StripeOrders:
+    """Reads a customer's orders from Checkout Sessions."""
+
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._client = client
+        self._link_ids: dict[str, str] = {}
+
+    def list_orders(self, email: str, page: int) -> OrderPage:
+        """Page ``page`` (1-based) of the orders placed with ``email``, newest first.
+
+        Only as many Stripe pages are read as the requested page needs: pages 1 and 2
+        cost one call each whatever the number of orders.
+        """
+        wanted = page * ORDERS_PER_PAGE
+        ordered, more = self._sessions_of(email, wanted)
+        shown = ordered[wanted - ORDERS_PER_PAGE : wanted]
+        return OrderPage(
+            orders=tuple(order_from_session(s) for s in shown),
+            number=page,
+            has_next=len(ordered) > wanted or more,
+        )
+
+    def all_orders(self, email: str) -> tuple[Order, ...]:
+        """Every order of ``email`` (up to ``MAX_HISTORY``), newest first: for filtered
+        views and exports. Costs one Stripe call per 100 orders."""
+        ordered, more = self._sessions_of(email, MAX_HISTORY)
+        if more or len(ordered) > MAX_HISTORY:
+            log.warning("order history cut at %s orders", MAX_HISTORY)
+        return tuple(order_from_session(s) for s in ordered[:MAX_HISTORY])
+
+    def _sessions_of(self, email: str, count: int) -> tuple[list[Json], bool]:
+        """At least the newest ``count`` complete sessions of ``email``, and whether more exist.
+
+        Stripe's email filter is exact-match, so an email that is not lower-case is asked
+        for as given and lower-cased, and the two lists are merged by session id.
+        """
+        sources = [_SessionSource(self._list_page, spelling) for spelling in _spellings(email)]
+        sessions: dict[str, Json] = {}
+        for source in sources:
+            for session in source.first(count):
+                sessions[session["id"]] = session
+        ordered = sorted(sessions.values(), key=lambda s: (-int(s["created"]), s["id"]))
+        return ordered, any(s.has_more for s in sources)
+
+    def find_order(self, session_id: str) -> Order | None:
+        """The order behind ``session_id`` with all its line items, or ``None``.
+
+        Sessions that are not orders (``open``, ``expired``) are ``None`` too, so a caller
+        cannot tell them from ids that do not exist.
+        """
+        if not is_session_id(session_id):
+            return None
+        session = self._get(
+            f"/v1/checkout/sessions/{session_id}",
+            # Refunds for the timeline: 3 of Stripe's 4 levels; one call in all.
+            {"expand": ["line_items", "payment_intent.latest_charge.refunds", "invoice"]},
+            missing_ok=True,
+        )
+        if session is None or session.get("status") != "complete":
+            return None
+        line_items = session.get("line_items") or {}
+        if line_items.get("has_more"):
+            session["line_items"] = {
+                "data": self._all_line_items(session_id),
+                "has_more": False,
+            }
+        return order_from_session(session)
+
+    def payment_link_id(self, url: str) -> str | None:
+        """The ``plink_…`` id of the Payment Link at ``url`` (remembered once found)."""
+        starting_after: str | None = None
+        while url not in self._link_ids:
+            page = self._payment_links_page(starting_after)
+            for link in page["data"]:
+                self._link_ids[str(link.get("url"))] = str(link["id"])
+            if not page.get("has_more") or not page["data"]:
+                break
+            starting_after = page["data"][-1]["id"]
+        return self._link_ids.get(url)
+
+    def _payment_links_page(self, starting_after: str | None) -> Json:
+        params: Any = {"limit": STRIPE_PAGE_LIMIT}
+        if starting_after:
+            params["starting_after"] = starting_after
+        result = self._get("/v1/payment_links", params)
+        assert result is not None
+        return result
+
+    def customer_for(self, email: str) -> str | None:
+        """The Stripe customer with this email, by Stripe's customer search."""
+        quoted = normalize_email(email).replace("\\", "").replace("'", "\\'")
+        params: Any = {"query": f"email:'{quoted}'", "limit": 1}
+        result = self._get("/v1/customers/search", params)
+        found = result["data"] if result else []
+        return str(found[0]["id"]) if found else None
+
+    def billing_portal_url(self, customer: str, return_url: str) -> str:
+        """A one-time link into Stripe's billing portal for ``customer``."""
+        params: Any = {"customer": customer, "return_url": return_url}
+        result = call(
+            lambda: self._client.raw_request("post", "/v1/billing_portal/sessions", **params)
+        )
+        assert result is not None
+        return str(result["url"])
+
+    def buyers_of(self, payment_intent: str) -> list[tuple[str, str | None]]:
+        """``(session id, checkout email)`` of the sessions paid by ``payment_intent``.
+
+        Charge events (refunds) name a payment intent, not a session: this finds the
+        orders they change.
+        """
+        sessions = _sessions_for_payment_intent(self._client, payment_intent)
+        return [(s["id"], (s.get("customer_details") or {}).get("email")) for s in sessions]
+
+    def _list_page(self, email: str, starting_after: str | None) -> Json:
+        params: Any = {
+            "customer_details": {"email": email},
+            "status": "complete",
+            "limit": STRIPE_PAGE_LIMIT,
+            # Receipts and vouchers come in the same call: 3 of Stripe's 4 expansion levels.
+            "expand": ["data.line_items", "data.payment_intent.latest_charge"],
+        }
+        if starting_after:
+            params["starting_after"] = starting_after
+        result = self._get("/v1/checkout/sessions", params)
+        assert result is not None  # a list call is never "missing"
+        return result
+
+    def _get(self, path: str, params: Any, *, missing_ok: bool = False) -> Json | None:
+        """One GET through the SDK (auth, retries, timeout, errors), answered as plain JSON.
+
+        The SDK's raw request skips building StripeObjects: for a page of 100 sessions with
+        their line items, intents and charges, building them cost more than the rest of
+        the page (measured with cProfile).
+        """
+        return call(lambda: self._client.raw_request("get", path, **params), missing_ok=missing_ok)
+
+    def _all_line_items(self, session_id: str) -> list[Json]:
+        items: list[Json] = []
+        starting_after: str | None = None
+        while True:
+            page = self._line_items_page(session_id, starting_after)
+            items.extend(page["data"])
+            if not page.get("has_more") or not page["data"]:
+                return items
+            starting_after = page["data"][-1]["id"]
+
+    def _line_items_page(self, session_id: str, starting_after: str | None) -> Json:
+        params: Any = {"limit": STRIPE_PAGE_LIMIT}
+        if starting_after:
+            params["starting_after"] = starting_after
+        result = self._get(f"/v1/checkout/sessions/{session_id}/line_items", params)
+        assert result is not None
+        return result
+
+
+@dataclass
+class _SessionSource:
+    """A lazily paged Stripe list of one email spelling's complete sessions."""
+
+    fetch: Callable[[str, str | None], Json]
+    email: str
+    has_more: bool = True
+    _seen: list[Json] = field(default_factory=list)
+
+    def first(self, count: int) -> list[Json]:
+        """At least the first ``count`` sessions (all read so far), reading only the pages
+        that needs. Returning the surplus tells the caller whether another page exists."""
+        while len(self._seen) < count and self.has_more:
+            after = self._seen[-1]["id"] if self._seen else None
+            page = self.fetch(self.email, after)
+            self._seen.extend(page["data"])
+            self.has_more = bool(page.get("has_more")) and bool(page["data"])
+        return self._seen
+
+
+def _spellings(email: str) -> list[str]:
+    trimmed = email.strip()
+    lowered = trimmed.lower()
+    return [lowered] if trimmed == lowered else [trimmed, lowered]
+
+
+def _sessions_for_payment_intent(client: stripe.StripeClient, payment_intent: str) -> list[Json]:
+    params: Any = {"payment_intent": payment_intent, "limit": 10}
+    result = call(lambda: client.raw_request("get", "/v1/checkout/sessions", **params))
+    return list(result["data"]) if result else []
