@@ -30,7 +30,8 @@ from werkzeug.wrappers import Response
 
 from portal.auth.next_url import safe_next
 from portal.domain import Money, OrderStatus
-from portal.settings import LOCALES, Settings
+from portal.setting_values import LOCALES
+from portal.settings import Settings
 
 #: Where the ``.po`` catalogs live; ``make`` compiles them to ``.mo`` next to them.
 TRANSLATIONS = Path(__file__).parent / "translations"

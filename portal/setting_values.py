@@ -1,0 +1,152 @@
+"""What each setting may be: one parser per kind of value, raising ``ValueError``.
+
+A parser's message says what is wrong with a value, never the value itself (it may be a
+secret); ``portal.settings`` adds the setting's name.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: Signing algorithms a shop may allow for ID tokens. ``none`` and the HMAC family are
+#: deliberately absent: ``none`` is no signature, and HS* would make the client secret a
+#: signing key an attacker who learns it could use.
+KNOWN_ID_TOKEN_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+#: The languages the portal has message catalogs for.
+LOCALES = ("ja", "en")
+
+
+def locale(raw: str) -> str:
+    if raw not in LOCALES:
+        raise ValueError(f"must be one of {', '.join(LOCALES)}")
+    return raw
+
+
+def timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("must be an IANA time zone name such as Asia/Tokyo") from None
+    return raw
+
+
+def non_blank(raw: str) -> str:
+    return raw
+
+
+def secret_key(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters of random text")
+    return raw
+
+
+def base_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    return raw.rstrip("/")
+
+
+def stripe_key(raw: str) -> str:
+    if not re.fullmatch(r"(sk|rk)_(test|live)_[A-Za-z0-9]+", raw):
+        raise ValueError("must be a Stripe secret or restricted key (sk_… or rk_…)")
+    return raw
+
+
+def webhook_secrets(raw: str) -> tuple[str, ...]:
+    secrets = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if not secrets or not all(re.fullmatch(r"whsec_[A-Za-z0-9+/=_-]+", s) for s in secrets):
+        raise ValueError("must be one or more comma-separated Stripe signing secrets (whsec_…)")
+    return secrets
+
+
+def scopes(raw: str) -> str:
+    scopes = raw.split()
+    if "openid" not in scopes or "email" not in scopes:
+        raise ValueError("must include the 'openid' and 'email' scopes")
+    return " ".join(scopes)
+
+
+def algorithms(raw: str) -> tuple[str, ...]:
+    algorithms = tuple(raw.replace(",", " ").split())
+    unknown = [a for a in algorithms if a not in KNOWN_ID_TOKEN_ALGORITHMS]
+    if unknown:
+        allowed = ", ".join(sorted(KNOWN_ID_TOKEN_ALGORITHMS))
+        raise ValueError(f"unsupported algorithm {unknown[0]!r} (allowed: {allowed})")
+    return algorithms
+
+
+def bucket(raw: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", raw):
+        raise ValueError("must be an S3 bucket name")
+    return raw
+
+
+def prefix_template(raw: str) -> str:
+    fields = [f for _, f, _, _ in string.Formatter().parse(raw) if f is not None]
+    if fields != ["order_id"]:
+        raise ValueError("must contain {order_id} exactly once and no other {fields}")
+    if raw.startswith("/") or ".." in raw:
+        raise ValueError("must be a relative key prefix without '..'")
+    return raw
+
+
+def cache_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if raw == "memory://" or (scheme == "file" and len(raw) > len("file:///")):
+        return raw
+    if scheme in ("redis", "rediss", "unix") and urlsplit(raw).netloc + urlsplit(raw).path:
+        return raw
+    raise ValueError("must be redis://host:port/db, rediss://…, file:///dir or memory://")
+
+
+def eventbridge_bus(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._/\-]{1,256}|arn:aws[a-z-]*:events:[^\s]+", raw):
+        raise ValueError("must be an EventBridge bus name or ARN")
+    return raw
+
+
+def order_id_key(raw: str) -> bytes:
+    if len(raw) < 32:
+        raise ValueError("must be at least 32 characters of random text")
+    return raw.encode()
+
+
+def payment_links(raw: str) -> tuple[tuple[str, str], ...]:
+    links = []
+    for pair in raw.replace(",", " ").split():
+        name, _, url = pair.partition("=")
+        if not re.fullmatch(r"[a-z0-9-]{1,40}", name) or not url:
+            raise ValueError("must be name=https://buy.stripe.com/… pairs (names: a-z 0-9 -)")
+        links.append((name, base_url(url)))
+    return tuple(links)
+
+
+def boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("must be true or false")
+    return value in ("true", "1", "yes")
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return value
+
+    return parse
