@@ -83,6 +83,7 @@ def _init_services(app: Flask, settings: Settings) -> None:
         ttl=settings.cache_ttl_seconds,
         stale=settings.cache_stale_seconds,
     )
+    app.extensions["portal.cache"] = cache
     orders = StripeOrders(stripe_client)
     app.extensions["portal.orders"] = OrderService(
         orders,
@@ -94,7 +95,7 @@ def _init_services(app: Flask, settings: Settings) -> None:
     )
     bus = settings.eventbridge_bus
     forwarder = EventForwarder.for_bus(bus) if bus else None
-    app.extensions["portal.webhooks"] = EventHandler(cache, orders, forwarder)
+    app.extensions["portal.webhooks"] = EventHandler(cache, forwarder)
 
 
 def _register_blueprints(app: Flask) -> None:

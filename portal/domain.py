@@ -167,6 +167,8 @@ class Order:
     is_subscription: bool = False
     #: The Payment Link the order was bought through (signed references are bound to it).
     payment_link: str | None = None
+    #: The payment intent that paid it (refund events name it, not the session).
+    payment_intent: str | None = None
 
     @property
     def order_id(self) -> str:

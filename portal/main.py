@@ -1,10 +1,12 @@
-"""The front page and the health check."""
+"""The front page, the liveness check and the readiness check."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
+
+from portal.order_cache import OrderCache
 
 bp = Blueprint("main", __name__)
 
@@ -21,3 +23,18 @@ def index() -> Response | str:
 def healthz() -> tuple[dict[str, str], int]:
     """For load balancers: the process answers. Deliberately calls neither Stripe nor S3."""
     return {"status": "ok"}, 200
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[dict[str, str], int]:
+    """For load balancers choosing where to send customers: 503 while Redis, where the
+    sessions and the shared cache live, does not answer (every page would be a 503).
+
+    Stripe is not asked: during its outages the portal still serves copies and pages.
+    """
+    cache: OrderCache = current_app.extensions["portal.cache"]
+    try:
+        cache.check()
+    except ConnectionError as exc:
+        return {"status": "unavailable", "reason": str(exc)}, 503
+    return {"status": "ready"}, 200

@@ -4,6 +4,9 @@ Entries never become wrong state: a webhook only marks an email's list or a sess
 detail as invalidated, and the next view reads Stripe again. Each entry remembers when its
 read *started*, so an answer that raced a webhook counts as older than the invalidation.
 When Stripe cannot answer, a copy no older than the stale limit is served with its time.
+
+Reads fall back to Stripe when the cache is down; writes that acknowledge a webhook do
+not: they raise :class:`CacheUnavailable`, so the webhook answers 503 and Stripe retries.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -19,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from cachelib.base import BaseCache
 from redis.exceptions import RedisError
 
-from portal.domain import OrdersUnavailable, normalize_email
+from portal.domain import Order, OrderPage, OrdersUnavailable, PortalError, normalize_email
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,10 @@ return 1
 """
 
 T = TypeVar("T")
+
+
+class CacheUnavailable(PortalError):
+    """The cache could not store what a webhook must leave behind (Stripe will retry)."""
 
 
 @dataclass(frozen=True)
@@ -76,46 +83,79 @@ class OrderCache:
         return self._through(f"detail:{session_id}", f"inv:{session_id}", read)
 
     def invalidate(self, *, email: str | None = None, session_id: str | None = None) -> None:
-        """Mark the email's list and the session's detail as changed at Stripe."""
-        now = time.time()
-        marks = dict.fromkeys(self._marks(email, session_id), now)
-        if marks:
-            self._safely(lambda: self._backend.set_many(marks, timeout=self._stale))
+        """Mark the email's list and the session's detail as changed at Stripe.
 
-    @staticmethod
-    def _marks(email: str | None, session_id: str | None) -> list[str]:
-        marks = [f"inv:{email_key(email)}"] if email else []
-        return marks + ([f"inv:{session_id}"] if session_id else [])
-
-    def first_time(self, event_id: str) -> bool:
-        """Whether this event id has not been handled yet (then it is recorded)."""
-        return self.first_time_invalidating(event_id, email=None, session_id=None)
-
-    def first_time_invalidating(
-        self, event_id: str, *, email: str | None, session_id: str | None
-    ) -> bool:
-        """``first_time``, then ``invalidate`` if it was: on Redis one atomic round trip.
-
-        Webhook throughput is bound by round trips to the cache, and a Checkout Session
-        event (the common one) needs nothing else. A cache that is down answers "first
-        time": an event must never be dropped.
+        Raises :class:`CacheUnavailable` when the marks cannot be written.
         """
+        self._write_marks(_marks(email, session_id))
+
+    def seen(self, event_id: str) -> bool:
+        """Whether this event id was handled already. Raises :class:`CacheUnavailable`."""
+        return bool(self._checked(lambda: self._backend.has(f"evt:{event_id}")))
+
+    def record_event(
+        self,
+        event_id: str,
+        *,
+        email: str | None = None,
+        session_id: str | None = None,
+        payment_intent: str | None = None,
+    ) -> bool:
+        """Record the event and mark the orders it changes; ``False`` if it was seen before.
+
+        Both are stored (on Redis in one atomic round trip) or this raises
+        :class:`CacheUnavailable`: a webhook may be acknowledged only once its effect is
+        stored, because Stripe never delivers an acknowledged event again. A refund names
+        a payment intent, not an order: the cached orders it paid for are found in the
+        index that caching them wrote, without asking Stripe.
+        """
+        marks = _marks(email, session_id)
+        if payment_intent:
+            marks += self._marks_for_payment_intent(payment_intent)
         script = self._record_and_mark
         if script is None:
-            added = self._safely(lambda: self._backend.add(f"evt:{event_id}", 1, EVENT_MEMORY))
-            if added is not False:
-                self.invalidate(email=email, session_id=session_id)
-            return added is not False
+            return self._record_without_script(event_id, marks)
         prefix = self._backend._get_prefix()  # type: ignore[attr-defined]
-        keys = [f"{prefix}evt:{event_id}"]
-        keys += [f"{prefix}{mark}" for mark in self._marks(email, session_id)]
+        keys = [f"{prefix}evt:{event_id}"] + [f"{prefix}{mark}" for mark in marks]
         now = self._backend.serializer.dumps(time.time())  # type: ignore[attr-defined]
-        done = self._safely(lambda: script(keys=keys, args=[EVENT_MEMORY, now, self._stale]))
-        return done != 0
+        return bool(self._checked(lambda: script(keys=keys, args=[EVENT_MEMORY, now, self._stale])))
 
-    def forget(self, event_id: str) -> None:
-        """Un-record an event whose handling failed, so Stripe's retry acts on it."""
-        self._safely(lambda: self._backend.delete(f"evt:{event_id}"))
+    def _record_without_script(self, event_id: str, marks: list[str]) -> bool:
+        key = f"evt:{event_id}"
+        if not self._checked(lambda: self._backend.add(key, 1, EVENT_MEMORY)):
+            # cachelib's file store also answers False when it could not write the file.
+            if self._checked(lambda: self._backend.has(key)):
+                return False
+            raise CacheUnavailable("event not recorded")
+        try:
+            self._write_marks(marks)
+        except CacheUnavailable:
+            self._safely(lambda: self._backend.delete(key))
+            raise
+        return True
+
+    def _marks_for_payment_intent(self, payment_intent: str) -> list[str]:
+        """The marks of every cached order paid by ``payment_intent``.
+
+        The refund's own mark is written *before* the index is read; ``_store`` writes the
+        index *before* it reads the refund marks. Whichever runs second sees the other, so
+        an order read from Stripe while its refund arrives is never kept as fresh.
+        """
+        now = time.time()
+        self._checked(lambda: self._backend.set(f"inv:pi:{payment_intent}", now, self._stale))
+        indexed = self._checked(lambda: self._backend.get(f"pi:{payment_intent}"))
+        return list(indexed) if isinstance(indexed, list) else []
+
+    def _write_marks(self, marks: list[str]) -> None:
+        stamped = dict.fromkeys(marks, time.time())
+        if stamped:
+            written = self._checked(lambda: self._backend.set_many(stamped, timeout=self._stale))
+            if len(written) != len(stamped):
+                raise CacheUnavailable("invalidation not written")
+
+    def check(self) -> None:
+        """Raise ``ConnectionError`` when the cache's Redis does not answer."""
+        check_backend(self._backend)
 
     def _through(self, key: str, invalidation_key: str, read: Callable[[], T]) -> Served[T]:
         found = self._safely(lambda: self._backend.get_many(key, invalidation_key))
@@ -131,9 +171,27 @@ class OrderCache:
                 return Served(entry.value, stale_as_of=as_of)
             raise
         if value is not None:
-            stored = _Entry(value, now)
-            self._safely(lambda: self._backend.set(key, stored, timeout=self._stale))
+            self._safely(lambda: self._store(key, _Entry(value, now)))
         return Served(value)
+
+    def _store(self, key: str, entry: _Entry) -> None:
+        """Keep ``entry`` unless one of its orders was refunded since its read started.
+
+        First the index (payment intent -> the marks of the order's list and detail), so
+        a refund webhook can find this entry; then the refunds' marks, see
+        ``_marks_for_payment_intent``.
+        """
+        index = {
+            f"pi:{order.payment_intent}": _marks(order.email or None, order.session_id)
+            for order in _orders_in(entry.value)
+            if order.payment_intent
+        }
+        if index:
+            self._backend.set_many(index, timeout=self._stale)
+            refunds = self._backend.get_many(*(f"inv:{name}" for name in index))
+            if any(isinstance(t, int | float) and t >= entry.read_at for t in refunds):
+                return
+        self._backend.set(key, entry, timeout=self._stale)
 
     def _fresh(self, entry: _Entry, invalidated_at: Any, now: float) -> bool:
         if isinstance(invalidated_at, int | float) and entry.read_at <= invalidated_at:
@@ -147,6 +205,28 @@ class OrderCache:
         except (RedisError, OSError) as exc:
             log.warning("order cache unavailable, reading Stripe (%s)", type(exc).__name__)
             return None
+
+    @staticmethod
+    def _checked(operation: Callable[[], Any]) -> Any:
+        try:
+            return operation()
+        except (RedisError, OSError) as exc:
+            raise CacheUnavailable(f"cache unavailable ({type(exc).__name__})") from exc
+
+
+def _marks(email: str | None, session_id: str | None) -> list[str]:
+    marks = [f"inv:{email_key(email)}"] if email else []
+    return marks + ([f"inv:{session_id}"] if session_id else [])
+
+
+def _orders_in(value: object) -> Iterable[Order]:
+    if isinstance(value, Order):
+        return (value,)
+    if isinstance(value, OrderPage):
+        return value.orders
+    if isinstance(value, tuple):
+        return (order for order in value if isinstance(order, Order))
+    return ()
 
 
 def email_key(email: str) -> str:

@@ -23,9 +23,10 @@ from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Requests under these paths come from Stripe, never from a browser: they neither read
-#: nor create a session (no store round trip, no cookie, no ``Vary: Cookie``).
-SESSIONLESS_PATHS = ("/webhooks/",)
+#: Requests under these paths come from Stripe or a load balancer, never from a browser:
+#: they neither read nor create a session (no store round trip, no cookie, no
+#: ``Vary: Cookie``), so a health check costs nothing and a webhook one cache round trip.
+SESSIONLESS_PATHS = ("/webhooks/", "/healthz", "/readyz")
 
 
 def install(app: Flask, settings: Settings) -> None:

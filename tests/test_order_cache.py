@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 
 from portal import create_app
 from portal.devstack.serving import free_port
-from portal.order_cache import OrderCache, make_backend
+from portal.order_cache import CacheUnavailable, OrderCache, make_backend
 from portal.settings import SettingsError
 from portal.startup import checked_settings
 from tests.conftest import AuthActions, with_settings
@@ -86,30 +87,55 @@ def test_other_event_types_are_ignored(client, stripe_api):
     assert response.json["outcome"] == "ignored"
 
 
+def _refund_event(payment_intent: str, event_id: str = "evt_refund") -> bytes:
+    charge = fixture("charge") | {"payment_intent": payment_intent, "refunded": True}
+    body = fixture("event") | {"id": event_id, "type": "charge.refunded"}
+    body["data"] = {"object": charge}
+    return json.dumps(body).encode()
+
+
 def test_a_refund_event_invalidates_the_order_it_refunds(client, logged_in, stripe_api):
     session = checkout_session(ALICE, reference="REFUNDED")
     session["payment_intent"] = "pi_refund_me"
     stripe_api.add(session)
+    client.get("/orders")
     client.get(f"/orders/{session['id']}")
-    stripe_api.mock.get(
-        "https://api.stripe.com/v1/checkout/sessions?payment_intent=pi_refund_me&limit=10",
-        json={
-            "object": "list",
-            "data": [session | {"_items": None}],
-            "has_more": False,
-            "url": "/v1/checkout/sessions",
-        },
-    )
-    charge = fixture("charge") | {"payment_intent": "pi_refund_me", "refunded": True}
-    body = fixture("event") | {
-        "id": "evt_refund",
-        "type": "charge.refunded",
-        "data": {"object": charge},
-    }
-    assert deliver(client, json.dumps(body).encode()).json["outcome"] == "invalidated"
     calls = stripe_api.call_count
+    assert deliver(client, _refund_event("pi_refund_me")).json["outcome"] == "invalidated"
+    assert stripe_api.call_count == calls  # the webhook itself never asks Stripe
+    client.get("/orders")
     client.get(f"/orders/{session['id']}")
-    assert stripe_api.call_count == calls + 1
+    assert stripe_api.call_count == calls + 2
+
+
+def test_a_refund_of_an_order_nobody_viewed_costs_nothing(client, stripe_api):
+    assert deliver(client, _refund_event("pi_never_cached")).json["outcome"] == "invalidated"
+    assert stripe_api.call_count == 0
+
+
+def test_a_refund_arriving_while_its_order_is_read_is_not_kept_as_fresh():
+    from cachelib import SimpleCache
+
+    from portal.domain import Money, Order, OrderStatus
+
+    cache = OrderCache(SimpleCache(), ttl=60, stale=600)
+    order = Order(
+        session_id="cs_test_racing",
+        reference=None,
+        created=datetime.now(UTC),
+        status=OrderStatus.PAID,
+        total=Money(1000, "jpy"),
+        email=ALICE,
+        items=(),
+        payment_intent="pi_racing",
+    )
+
+    def read_while_refunded() -> Order:
+        cache.record_event("evt_racing_refund", payment_intent="pi_racing")
+        return order
+
+    cache.order_detail(order.session_id, read_while_refunded)
+    assert cache.order_detail(order.session_id, lambda: "read again").value == "read again"
 
 
 def test_a_download_reuses_the_cached_order(client, logged_in, stripe_api, s3):
@@ -288,7 +314,7 @@ def test_on_redis_an_event_is_recorded_and_its_orders_marked_in_one_round_trip(
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     cache = OrderCache(make_backend(redis_url), ttl=60, stale=600)
-    cache.first_time_invalidating("evt_warm_up", email=None, session_id=None)  # loads the script
+    cache.record_event("evt_warm_up")  # loads the script
     cache.order_list(ALICE, 1, lambda: "before")
     cache.order_detail("cs_test_one", lambda: "before")
     sent = []
@@ -298,13 +324,13 @@ def test_on_redis_an_event_is_recorded_and_its_orders_marked_in_one_round_trip(
         "send_packed_command",
         lambda self, command, check_health=True: sent.append(1) or original(self, command),
     )
-    assert cache.first_time_invalidating("evt_1", email=ALICE, session_id="cs_test_one")
+    assert cache.record_event("evt_1", email=ALICE, session_id="cs_test_one")
     assert len(sent) == 1
     monkeypatch.undo()
     assert cache.order_list(ALICE, 1, lambda: "after").value == "after"
     assert cache.order_detail("cs_test_one", lambda: "after").value == "after"
     # A replay is acknowledged but marks nothing: the fresh copies stay.
-    assert not cache.first_time_invalidating("evt_1", email=ALICE, session_id="cs_test_one")
+    assert not cache.record_event("evt_1", email=ALICE, session_id="cs_test_one")
     assert cache.order_list(ALICE, 1, lambda: "again").value == "after"
     assert client.ttl("order-portal:evt:evt_1") > 2 * 86400
 
@@ -331,10 +357,8 @@ def test_on_redis_concurrent_deliveries_of_one_event_act_once(redis_url):
         cache = caches[n % 2]
         outcomes.append(
             (
-                cache.first_time(f"evt_race_{n // 8}"),
-                cache.first_time_invalidating(
-                    f"evt_race_other_{n // 8}", email=ALICE, session_id=None
-                ),
+                cache.record_event(f"evt_race_{n // 8}"),
+                cache.record_event(f"evt_race_other_{n // 8}", email=ALICE),
             )
         )
 
@@ -347,8 +371,45 @@ def test_on_redis_concurrent_deliveries_of_one_event_act_once(redis_url):
     assert sum(first for _, first in outcomes) == 2
 
 
-def test_with_redis_down_an_event_is_still_acted_on(tmp_path):
+def test_with_redis_down_an_event_is_not_acknowledged(tmp_path):
     with redis_server(tmp_path) as url:
         cache = OrderCache(make_backend(url), ttl=60, stale=600)
-    assert cache.first_time_invalidating("evt_down", email=ALICE, session_id=None)
-    assert cache.first_time("evt_down_2")
+    with pytest.raises(CacheUnavailable):
+        cache.record_event("evt_down", email=ALICE)
+    with pytest.raises(CacheUnavailable):
+        cache.record_event("evt_down_refund", payment_intent="pi_down")
+    with pytest.raises(CacheUnavailable):
+        cache.seen("evt_down")
+
+
+def test_with_redis_down_a_webhook_answers_503_so_stripe_retries(
+    settings, s3, stripe_api, tmp_path, caplog
+):
+    payload = event("checkout.session.completed")
+    with redis_server(tmp_path) as url:
+        app = create_app(with_settings(settings, cache_url=url))
+        client = app.test_client()
+    caplog.set_level(logging.ERROR)
+    response = deliver(client, payload)
+    assert response.status_code == 503
+    assert "not acknowledged" in caplog.text
+    assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_fails_while_redis_is_unreachable_and_healthz_stays_cheap(
+    settings, s3, stripe_api, tmp_path
+):
+    with redis_server(tmp_path) as url:
+        app = create_app(with_settings(settings, cache_url=url))
+        client = app.test_client()
+        assert client.get("/readyz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+    assert client.get("/healthz").status_code == 200
+    assert stripe_api.call_count == 0
+
+
+def test_readyz_without_redis_is_ready(client, stripe_api):
+    assert client.get("/readyz").json == {"status": "ready"}
+    assert stripe_api.call_count == 0

@@ -47,7 +47,12 @@ def order_from_session(session: Json) -> Order:
         payment_link=session.get("payment_link")
         if isinstance(session.get("payment_link"), str)
         else None,
+        payment_intent=intent.get("id") or _string(session.get("payment_intent")),
     )
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _time(value: Any) -> datetime | None:

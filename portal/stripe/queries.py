@@ -128,15 +128,6 @@ class StripeOrders:
         assert result is not None
         return str(result["url"])
 
-    def buyers_of(self, payment_intent: str) -> list[tuple[str, str | None]]:
-        """``(session id, checkout email)`` of the sessions paid by ``payment_intent``.
-
-        Charge events (refunds) name a payment intent, not a session: this finds the
-        orders they change.
-        """
-        sessions = _sessions_for_payment_intent(self._client, payment_intent)
-        return [(s["id"], (s.get("customer_details") or {}).get("email")) for s in sessions]
-
     def _list_page(self, email: str, starting_after: str | None) -> Json:
         params: Any = {
             "customer_details": {"email": email},
@@ -203,9 +194,3 @@ def _spellings(email: str) -> list[str]:
     trimmed = email.strip()
     lowered = trimmed.lower()
     return [lowered] if trimmed == lowered else [trimmed, lowered]
-
-
-def _sessions_for_payment_intent(client: stripe.StripeClient, payment_intent: str) -> list[Json]:
-    params: Any = {"payment_intent": payment_intent, "limit": 10}
-    result = call(lambda: client.raw_request("get", "/v1/checkout/sessions", **params))
-    return list(result["data"]) if result else []

@@ -7,7 +7,6 @@ import logging
 from portal.eventbridge import EventForwarder
 from portal.order_cache import OrderCache
 from portal.stripe.events import StripeEvent
-from portal.stripe.queries import StripeOrders
 
 log = logging.getLogger(__name__)
 
@@ -23,49 +22,45 @@ REFUND_EVENTS = frozenset({"charge.refunded"})
 
 
 class EventHandler:
-    """Handles each event id once; an event only invalidates, it never becomes state."""
+    """Handles each event id once; an event only invalidates, it never becomes state.
 
-    def __init__(
-        self, cache: OrderCache, orders: StripeOrders, forwarder: EventForwarder | None
-    ) -> None:
+    Nothing here asks Stripe, so a webhook is answered in a few cache round trips whatever
+    Stripe is doing. The event is recorded together with its effect, last: if anything
+    fails first (the forward, the cache), nothing is recorded, the caller answers 503 and
+    Stripe's retry acts on it.
+    """
+
+    def __init__(self, cache: OrderCache, forwarder: EventForwarder | None) -> None:
         self._cache = cache
-        self._orders = orders
         self._forwarder = forwarder
 
     def handle(self, event: StripeEvent) -> str:
         """``duplicate``, ``ignored`` or ``invalidated``.
 
-        Raises (``ForwardingFailed``, ``OrdersUnavailable``) when the event must be
-        delivered again; the event is then not recorded as handled.
+        Raises ``ForwardingFailed`` or ``CacheUnavailable`` when the event must be
+        delivered again; it is then not recorded as handled. Forwarding is at least once:
+        a retry after a failed record forwards again, with the same event id.
         """
-        if event.type in SESSION_EVENTS and not self._forwarder:
-            # The common case in one round trip: record the event and mark its orders.
-            first = self._cache.first_time_invalidating(
+        acts = event.type in SESSION_EVENTS or event.type in REFUND_EVENTS
+        if not acts and not self._forwarder:
+            return "ignored"  # nothing to remember: a repeat would do nothing either
+        if self._forwarder:
+            if self._cache.seen(event.id):
+                return "duplicate"
+            self._forwarder.forward(event)
+        if event.type in SESSION_EVENTS:
+            first = self._cache.record_event(
                 event.id, email=event.email, session_id=event.object_id
             )
-            outcome = "invalidated" if first else "duplicate"
-            log.info("webhook %s %s: %s", event.type, event.id, outcome)
-            return outcome
-        if not self._cache.first_time(event.id):
-            return "duplicate"
-        try:
-            if self._forwarder:
-                self._forwarder.forward(event)
-            outcome = self._invalidate(event)
-        except Exception:
-            self._cache.forget(event.id)
-            raise
+        else:
+            first = self._cache.record_event(event.id, payment_intent=_payment_intent(event))
+        outcome = ("invalidated" if acts else "ignored") if first else "duplicate"
         log.info("webhook %s %s: %s", event.type, event.id, outcome)
         return outcome
 
-    def _invalidate(self, event: StripeEvent) -> str:
-        if event.type in SESSION_EVENTS:
-            self._cache.invalidate(email=event.email, session_id=event.object_id)
-            return "invalidated"
-        if event.type in REFUND_EVENTS:
-            payment_intent = event.payload["data"]["object"].get("payment_intent")
-            if isinstance(payment_intent, str):
-                for session_id, email in self._orders.buyers_of(payment_intent):
-                    self._cache.invalidate(email=email, session_id=session_id)
-            return "invalidated"
-        return "ignored"
+
+def _payment_intent(event: StripeEvent) -> str | None:
+    if event.type not in REFUND_EVENTS:
+        return None
+    payment_intent = event.payload["data"]["object"].get("payment_intent")
+    return payment_intent if isinstance(payment_intent, str) else None

@@ -8,9 +8,9 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
 from portal import audit, rate_limits
-from portal.domain import OrdersUnavailable
 from portal.eventbridge import ForwardingFailed
 from portal.extensions import csrf
+from portal.order_cache import CacheUnavailable
 from portal.stripe.events import InvalidWebhook, verify_webhook
 from portal.webhooks.handler import EventHandler
 
@@ -37,7 +37,8 @@ def stripe_webhook() -> tuple[Response, int]:
     handler: EventHandler = current_app.extensions["portal.webhooks"]
     try:
         outcome = handler.handle(event)
-    except (ForwardingFailed, OrdersUnavailable):
+    except (ForwardingFailed, CacheUnavailable) as exc:
         # Stripe retries a 5xx; the event was not recorded as handled, so it will act.
+        log.error("webhook %s %s not acknowledged: %s", event.type, event.id, exc)
         return jsonify({"error": "try again later"}), 503
     return jsonify({"received": True, "outcome": outcome}), 200

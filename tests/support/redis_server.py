@@ -1,8 +1,14 @@
-"""A real ``redis-server`` on a free loopback port, for the shared-cache tests."""
+"""A real ``redis-server`` on a free loopback port, for the shared-cache tests.
+
+:class:`RedisProcess` can also fail the way a production Redis does: hang (SIGSTOP, as a
+stalled host or a long fork does), resume, be killed (SIGKILL) and start again on the same
+port from its append-only file.
+"""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,15 +20,15 @@ import redis
 from portal.devstack.serving import free_port
 
 
-@contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """Start redis-server (installed by ``make test``: tests/system-packages)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed: apt-get install redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [
+class RedisProcess:
+    """One redis-server on a fixed port; ``appendonly`` keeps its data across a restart."""
+
+    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: apt-get install redis-server")
+        port = free_port()
+        self._command = [
             binary,
             "--port",
             str(port),
@@ -31,25 +37,58 @@ def redis_server(workdir: Path) -> Iterator[str]:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if appendonly else "no",
             "--dir",
             str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
+        ]
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or restart) the server and wait until it answers."""
+        self._process = subprocess.Popen(
+            self._command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
+                redis.Redis.from_url(self.url).ping()
+                return
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                if time.monotonic() > deadline or self._process.poll() is not None:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.05)
-        yield url
+
+    def hang(self) -> None:
+        """Stop answering without closing connections (SIGSTOP)."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """Die at once, as on a crash (SIGKILL): nothing gets a chance to be saved."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._signal(signal.SIGCONT)
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+    def _signal(self, number: signal.Signals) -> None:
+        assert self._process is not None
+        self._process.send_signal(number)
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """Start redis-server (installed by ``make test``: tests/system-packages)."""
+    server = RedisProcess(workdir)
+    server.start()
+    try:
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
