@@ -57,16 +57,20 @@ def create_app(env: Mapping[str, str] = os.environ) -> Flask:
     s3 = boto3.client("s3", endpoint_url=env.get("PORTAL_S3_ENDPOINT_URL"))
     bucket = env["PORTAL_S3_BUCKET"]
 
+    def folder(reference: str) -> str:
+        # The OrderID before the signature, under the portal's default prefix.
+        return f"orders/{reference.rpartition('_')[0]}/"
+
     def files_of(reference: str | None) -> list[dict[str, Any]]:
         if not reference:
             return []
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{reference}/")
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=folder(reference))
         files = []
         for obj in listed.get("Contents", []):
             head = s3.head_object(Bucket=bucket, Key=obj["Key"])
             files.append(
                 {
-                    "name": obj["Key"].removeprefix(f"{reference}/"),
+                    "name": obj["Key"].removeprefix(folder(reference)),
                     "size": head["ContentLength"],
                     "type": head.get("ContentType"),
                 }
@@ -125,7 +129,7 @@ def create_app(env: Mapping[str, str] = os.environ) -> Flask:
             abort(404)
         if found.payment_status != "paid" or not found.client_reference_id:
             abort(404)
-        key = f"{found.client_reference_id}/{name}"
+        key = folder(found.client_reference_id) + name
         try:
             s3.head_object(Bucket=bucket, Key=key)
         except ClientError:

@@ -48,6 +48,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from portal.devstack.serving import free_port, run_in_thread
 from portal.devstack.stripe_emulator import EmulatorState, signature_header
 from portal.devstack.stripe_emulator import create_app as create_emulator
+from portal.order_refs import order_id_of, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -60,6 +61,9 @@ SIZES = (1, 10, 100, 1000)
 THROUGHPUT_SIZE = 100
 #: Files stored under each order's prefix; the first is the one downloaded.
 FILES = ("result.txt", "receipt.pdf")
+#: The orders were bought through this link with OrderIDs signed for their buyers.
+BENCH_LINK = "plink_bench"
+ORDER_ID_KEY = secrets.token_urlsafe(48).encode()
 WORKERS = 2
 WRK_THREADS = 2
 WRK_CONNECTIONS = 10
@@ -274,6 +278,10 @@ def _email(size: int) -> str:
     return f"bench-{size}@example.jp"
 
 
+def _signed(order_id: str, size: int) -> str:
+    return sign(order_id, BENCH_LINK, _email(size), ORDER_ID_KEY)
+
+
 def seed(stack: Stack) -> None:
     """Customers with 1, 10, 100 and 1000 paid orders, each order with its files in S3."""
     s3 = boto3.client("s3", endpoint_url=stack.s3_url, region_name="us-east-1")
@@ -282,14 +290,17 @@ def seed(stack: Stack) -> None:
         orders = tuple(
             stack.emulator.add_order(
                 _email(size),
-                client_reference_id=f"B{size}-{n:04d}",
+                client_reference_id=sign(
+                    f"B{size}-{n:04d}", BENCH_LINK, _email(size), ORDER_ID_KEY
+                ),
+                payment_link=BENCH_LINK,
                 items=[("Print", 100 + n, 1), ("Frame", 2200, 1)],
             )
             for n in range(size)
         )
         stack.customers[size] = Customer(_email(size), orders)
     keys = [
-        f"{order['client_reference_id']}/{name}"
+        f"orders/{order_id_of(order['client_reference_id'])}/{name}"
         for customer in stack.customers.values()
         for order in customer.orders
         for name in FILES
@@ -316,6 +327,7 @@ def server_env(stack: Stack, public_url: str) -> dict[str, str]:
         PORTAL_S3_BUCKET=BUCKET,
         PORTAL_S3_ENDPOINT_URL=stack.s3_url,
         PORTAL_CACHE_URL=stack.redis_url,
+        PORTAL_ORDER_ID_KEY=ORDER_ID_KEY.decode(),
     )
     return env
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from authlib.integrations.flask_client import OAuth
@@ -17,7 +18,7 @@ from portal.deliverables import make_client as make_s3_client
 from portal.eventbridge import EventForwarder
 from portal.extensions import csrf, login_manager
 from portal.order_cache import OrderCache, make_backend
-from portal.order_refs import ReferencePolicy
+from portal.order_refs import ReferencePolicy, UnsignedReferences
 from portal.orders.service import OrderService
 from portal.settings import Settings
 from portal.stripe.client import make_client as make_stripe_client
@@ -25,6 +26,7 @@ from portal.stripe.queries import StripeOrders
 from portal.webhooks.handler import EventHandler
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -91,11 +93,28 @@ def _init_services(app: Flask, settings: Settings) -> None:
             s3_client, settings.s3_bucket, settings.s3_prefix, settings.download_ttl_seconds
         ),
         cache,
-        ReferencePolicy(settings.order_id_key, required=settings.require_signed_order_ids),
+        _reference_policy(settings),
     )
     bus = settings.eventbridge_bus
     forwarder = EventForwarder.for_bus(bus) if bus else None
     app.extensions["portal.webhooks"] = EventHandler(cache, forwarder)
+
+
+def _reference_policy(settings: Settings) -> ReferencePolicy:
+    if not settings.unsigned_order_ids:
+        return ReferencePolicy(settings.order_id_key)
+    log.warning(
+        "PORTAL_UNSIGNED_ORDER_IDS is set: anyone who knows an OrderID matching it can pay "
+        "with it and be shown that order's files%s. Sign OrderIDs instead "
+        "(README: Signed OrderIDs).",
+        ""
+        if settings.unsigned_order_ids_until
+        else " (set PORTAL_UNSIGNED_ORDER_IDS_UNTIL to limit this to past orders)",
+    )
+    unsigned = UnsignedReferences(
+        re.compile(settings.unsigned_order_ids), settings.unsigned_order_ids_until
+    )
+    return ReferencePolicy(settings.order_id_key, unsigned)
 
 
 def _register_blueprints(app: Flask) -> None:

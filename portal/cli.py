@@ -1,4 +1,5 @@
-"""The ``portal`` command: check settings, run the portal, run the local demo stack."""
+"""The ``portal`` command: check settings, run the portal, run the local demo stack, and
+sign or verify OrderIDs for the shop's own systems."""
 
 from __future__ import annotations
 
@@ -19,12 +20,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     signer = commands.add_parser(
-        "sign-order-id", help="sign an OrderID minted elsewhere for one Payment Link"
+        "sign-order-id", help="sign an OrderID minted elsewhere for one buyer and Payment Link"
     )
     signer.add_argument("order_id", help="the OrderID (letters, digits and '-')")
-    signer.add_argument(
-        "--link", required=True, help="a name in PORTAL_PAYMENT_LINKS, or a plink_… id"
+    verifier = commands.add_parser(
+        "verify-order-id",
+        help="print the OrderID of a reference signed for this Payment Link and email; "
+        "exit 1 for anything else (run it before writing an order's files)",
     )
+    verifier.add_argument("reference", help="the session's client_reference_id")
+    for command in (signer, verifier):
+        command.add_argument(
+            "--link", required=True, help="a name in PORTAL_PAYMENT_LINKS, or a plink_… id"
+        )
+        command.add_argument("--email", required=True, help="the buyer's checkout email")
     demo = commands.add_parser("demo", help="run the portal on its embedded local stack")
     demo.add_argument("--port", type=int, default=8000, help="the portal's port (0: any free)")
     args = parser.parse_args(argv)
@@ -41,41 +50,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print("portal: settings are valid")
         return 0
-    if args.command == "sign-order-id":
-        return _sign_order_id(settings, args.order_id, args.link)
+    if args.command in ("sign-order-id", "verify-order-id"):
+        return _order_id_command(settings, args)
     from portal import create_app
 
     create_app(settings).run(host=args.host, port=args.port)
     return 0
 
 
-def _sign_order_id(settings: Settings, order_id: str, link: str) -> int:
-    from portal.order_refs import sign
+def _order_id_command(settings: Settings, args: argparse.Namespace) -> int:
+    from portal.order_refs import sign, verified_order_id
+
+    if settings.order_id_key is None:
+        return _fail("setting PORTAL_ORDER_ID_KEY: is required to sign or verify OrderIDs")
+    link_id = _payment_link_id(settings, args.link)
+    if link_id is None:
+        return 2
+    if args.command == "verify-order-id":
+        order_id = verified_order_id(args.reference, link_id, args.email, settings.order_id_key)
+        if order_id is None:
+            print(
+                "portal: not an OrderID signed for this Payment Link and email: write no files",
+                file=sys.stderr,
+            )
+            return 1
+        print(order_id)
+        return 0
+    try:
+        print(sign(args.order_id, link_id, args.email, settings.order_id_key))
+    except ValueError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _payment_link_id(settings: Settings, link: str) -> str | None:
+    """``link`` when it is a ``plink_…`` id, else the id of the link named so (from Stripe)."""
     from portal.stripe.client import make_client
     from portal.stripe.queries import StripeOrders
 
-    if settings.order_id_key is None:
-        print("portal: setting PORTAL_ORDER_ID_KEY: is required to sign", file=sys.stderr)
-        return 2
-    link_id: str | None = link if link.startswith("plink_") else None
+    if link.startswith("plink_"):
+        return link
+    url = dict(settings.payment_links).get(link)
+    if url is None:
+        _fail(f"no Payment Link named {link!r} in PORTAL_PAYMENT_LINKS")
+        return None
+    orders = StripeOrders(make_client(settings.stripe_secret_key, settings.stripe_api_base))
+    link_id = orders.payment_link_id(url)
     if link_id is None:
-        url = dict(settings.payment_links).get(link)
-        if url is None:
-            print(
-                f"portal: no Payment Link named {link!r} in PORTAL_PAYMENT_LINKS", file=sys.stderr
-            )
-            return 2
-        orders = StripeOrders(make_client(settings.stripe_secret_key, settings.stripe_api_base))
-        link_id = orders.payment_link_id(url)
-        if link_id is None:
-            print(f"portal: Stripe has no Payment Link at {url}", file=sys.stderr)
-            return 2
-    try:
-        print(sign(order_id, link_id, settings.order_id_key))
-    except ValueError as exc:
-        print(f"portal: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        _fail(f"Stripe has no Payment Link at {url}")
+    return link_id
+
+
+def _fail(message: str) -> int:
+    print(f"portal: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

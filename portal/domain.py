@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from portal.emails import normalize_email
 from portal.order_refs import order_id_of
 
 # Stripe's zero-decimal and three-decimal currencies
@@ -34,11 +35,6 @@ def N_(message: str) -> str:
     The domain stays free of Flask: pages translate labels with ``_(label)``.
     """
     return message
-
-
-def normalize_email(email: str) -> str:
-    """Emails are compared trimmed and case-insensitively everywhere in the portal."""
-    return email.strip().lower()
 
 
 @dataclass(frozen=True)

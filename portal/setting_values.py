@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable
+from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -98,7 +99,30 @@ def prefix_template(raw: str) -> str:
         raise ValueError("must contain {order_id} exactly once and no other {fields}")
     if raw.startswith("/") or ".." in raw:
         raise ValueError("must be a relative key prefix without '..'")
+    if not raw.endswith("/"):
+        # Else order A-1's prefix would also list the files of A-10, A-11, ...
+        raise ValueError("must end with '/' (one folder per order)")
     return raw
+
+
+def order_id_pattern(raw: str) -> str:
+    try:
+        pattern = re.compile(raw)
+    except re.error:
+        raise ValueError("must be a regular expression your OrderIDs match in full") from None
+    if len(raw) > 200 or pattern.fullmatch(""):
+        raise ValueError("must be a regular expression that no empty OrderID matches")
+    return raw
+
+
+def aware_datetime(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 time such as 2026-12-01T00:00+09:00") from None
+    if value.tzinfo is None:
+        raise ValueError("must say its UTC offset, such as 2026-12-01T00:00+09:00")
+    return value
 
 
 def cache_url(raw: str) -> str:

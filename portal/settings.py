@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,7 +45,7 @@ class Settings:
     oidc_scopes: str = "openid email profile"
     oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
     s3_endpoint_url: str | None = None
-    s3_prefix: str = "{order_id}/"
+    s3_prefix: str = "orders/{order_id}/"
     download_ttl_seconds: int = 300
     trusted_proxies: int = 0
     session_hours: int = 12
@@ -56,7 +57,10 @@ class Settings:
     order_id_key: bytes | None = field(default=None, repr=False)
     #: Shop's name for a Payment Link -> its URL, for ``/buy/<name>``.
     payment_links: tuple[tuple[str, str], ...] = ()
-    require_signed_order_ids: bool = False
+    #: The shop's opt-in to plain (unsigned) OrderIDs: the pattern they match in full.
+    unsigned_order_ids: str | None = None
+    #: Orders placed at or after this get nothing for an unsigned OrderID.
+    unsigned_order_ids_until: datetime | None = None
     #: The page language when neither the switcher's cookie nor the browser chooses one.
     default_locale: str = "ja"
     #: Where the shop's customers are: every date and time is shown in this zone.
@@ -89,7 +93,7 @@ class Settings:
             ),
             s3_bucket=reader.required("PORTAL_S3_BUCKET", v.bucket),
             s3_endpoint_url=reader.optional("PORTAL_S3_ENDPOINT_URL", v.base_url, None),
-            s3_prefix=reader.optional("PORTAL_S3_PREFIX", v.prefix_template, "{order_id}/"),
+            s3_prefix=reader.optional("PORTAL_S3_PREFIX", v.prefix_template, "orders/{order_id}/"),
             download_ttl_seconds=reader.optional(
                 "PORTAL_DOWNLOAD_TTL_SECONDS", v.int_between(1, 3600), 300
             ),
@@ -108,20 +112,40 @@ class Settings:
             eventbridge_bus=reader.optional("PORTAL_EVENTBRIDGE_BUS", v.eventbridge_bus, None),
             order_id_key=reader.optional("PORTAL_ORDER_ID_KEY", v.order_id_key, None),
             payment_links=reader.optional("PORTAL_PAYMENT_LINKS", v.payment_links, ()),
-            require_signed_order_ids=reader.optional(
-                "PORTAL_REQUIRE_SIGNED_ORDER_IDS", v.boolean, False
+            unsigned_order_ids=reader.optional(
+                "PORTAL_UNSIGNED_ORDER_IDS", v.order_id_pattern, None
+            ),
+            unsigned_order_ids_until=reader.optional(
+                "PORTAL_UNSIGNED_ORDER_IDS_UNTIL", v.aware_datetime, None
             ),
             default_locale=reader.optional("PORTAL_DEFAULT_LOCALE", v.locale, "ja"),
             timezone=reader.optional("PORTAL_TIMEZONE", v.timezone, "Asia/Tokyo"),
-        )._checked()
+        )._checked(env)
 
-    def _checked(self) -> Settings:
+    def _checked(self, env: Mapping[str, str]) -> Settings:
         """Rules between settings."""
-        needs_key = self.payment_links or self.require_signed_order_ids
-        if needs_key and self.order_id_key is None:
+        retired = env.get("PORTAL_REQUIRE_SIGNED_ORDER_IDS", "").strip().lower()
+        if retired in ("false", "0", "no"):
+            raise SettingsError(
+                "PORTAL_REQUIRE_SIGNED_ORDER_IDS",
+                "is gone: signed OrderIDs are always required; to keep plain ones working "
+                "set PORTAL_UNSIGNED_ORDER_IDS (README: Signed OrderIDs)",
+            )
+        if self.order_id_key is None and (self.payment_links or not self.unsigned_order_ids):
             raise SettingsError(
                 "PORTAL_ORDER_ID_KEY",
-                "is required with PORTAL_PAYMENT_LINKS or PORTAL_REQUIRE_SIGNED_ORDER_IDS",
+                "is required: it signs the OrderIDs that files are shown for "
+                "(only PORTAL_UNSIGNED_ORDER_IDS without PORTAL_PAYMENT_LINKS can do without)",
+            )
+        if self.unsigned_order_ids_until and not self.unsigned_order_ids:
+            raise SettingsError(
+                "PORTAL_UNSIGNED_ORDER_IDS_UNTIL", "needs PORTAL_UNSIGNED_ORDER_IDS"
+            )
+        if self.unsigned_order_ids and self.s3_prefix.startswith("{order_id}"):
+            raise SettingsError(
+                "PORTAL_S3_PREFIX",
+                "must begin with a fixed folder (such as orders/{order_id}/) while "
+                "PORTAL_UNSIGNED_ORDER_IDS is set, so no OrderID can name another folder",
             )
         if self.order_id_key is not None and self.order_id_key == self.secret_key.encode():
             raise SettingsError("PORTAL_ORDER_ID_KEY", "must differ from PORTAL_SECRET_KEY")

@@ -18,9 +18,8 @@ from oidc_provider_mock import run_server_in_thread
 
 from portal import create_app
 from portal.settings import Settings
+from tests.support.deliveries import BUCKET, ORDER_ID_KEY
 from tests.support.stripe_stub import StripeStub
-
-BUCKET = "portal-test-files"
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +69,7 @@ def settings(idp_url: str) -> Settings:
         oidc_client_id="portal-client",
         oidc_client_secret="portal-client-secret",
         s3_bucket=BUCKET,
+        order_id_key=ORDER_ID_KEY,
         # Tests read English pages; tests/test_i18n.py pins the Japanese default.
         default_locale="en",
     )

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from tests.support.deliveries import fulfil
 from tests.support.stripe_fixtures import checkout_session
 from tests.test_webhooks import event, post
 
@@ -54,7 +55,7 @@ def test_a_download_is_recorded_without_the_presigned_url(
 ):
     session = checkout_session("alice@example.com", reference="AUDIT-1")
     stripe_api.add(session)
-    s3.put_object(Bucket="portal-test-files", Key="AUDIT-1/r.zip", Body=b"x")
+    fulfil(s3, session, "r.zip")
     client.get(f"/orders/{session['id']}/files/r.zip", headers={"X-Request-Id": "req-abc-12345"})
     line = audit_lines()[-1]
     assert line == {

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.deliveries import fulfil
 from tests.support.stripe_fixtures import checkout_session
 from tests.test_webhooks import sign
 
@@ -48,7 +49,7 @@ def world(app, client, stripe_api, s3, auth):  # type: ignore[no-untyped-def]
     """Alice logged in; Mallory has an order and a file Alice must never see."""
     theirs = checkout_session("mallory@example.com", reference=THEIRS)
     stripe_api.add(theirs, checkout_session("alice@example.com", reference="ALICES-ORDER"))
-    s3.put_object(Bucket="portal-test-files", Key=f"{THEIRS}/secret.zip", Body=b"x")
+    fulfil(s3, theirs, "secret.zip")
     app.config["RATELIMIT_ENABLED"] = False
     app.extensions["portal.limiter"].enabled = False
     auth.login("alice@example.com")

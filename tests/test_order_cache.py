@@ -15,6 +15,7 @@ from portal.order_cache import CacheUnavailable, OrderCache, make_backend
 from portal.settings import SettingsError
 from portal.startup import checked_settings
 from tests.conftest import AuthActions, with_settings
+from tests.support.deliveries import fulfil
 from tests.support.redis_server import redis_server
 from tests.support.stripe_fixtures import checkout_session, fixture
 from tests.test_webhooks import event, post, sign
@@ -141,7 +142,7 @@ def test_a_refund_arriving_while_its_order_is_read_is_not_kept_as_fresh():
 def test_a_download_reuses_the_cached_order(client, logged_in, stripe_api, s3):
     session = checkout_session(ALICE, reference="DL-CACHED")
     stripe_api.add(session)
-    s3.put_object(Bucket="portal-test-files", Key="DL-CACHED/result.zip", Body=b"x")
+    fulfil(s3, session, "result.zip")
     client.get(f"/orders/{session['id']}")
     calls = stripe_api.call_count
     assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 302

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from tests.support.deliveries import fulfil, signed
 from tests.support.stripe_fixtures import checkout_session, line_item
 
 ALICE = "alice@example.com"
@@ -208,15 +209,15 @@ def _put(s3, key: str, body: bytes = b"data") -> None:
 def test_paid_order_lists_its_files(client, logged_in, stripe_api, s3):
     session = checkout_session(ALICE, reference="FILES-1")
     stripe_api.add(session)
-    _put(s3, "FILES-1/result.zip", b"x" * 2048)
-    _put(s3, "FILES-10/not-this-one.zip")
+    fulfil(s3, session, "result.zip", b"x" * 2048)
+    _put(s3, "orders/FILES-10/not-this-one.zip")
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
     assert "result.zip" in html and "2.0 KB" in html
     assert "not-this-one" not in html
 
 
 def test_paid_order_without_files_says_they_are_being_prepared(client, logged_in, stripe_api, s3):
-    session = checkout_session(ALICE, reference="PREPARING")
+    session = signed(checkout_session(ALICE, reference="PREPARING"))
     stripe_api.add(session)
     assert "being prepared" in client.get(f"/orders/{session['id']}").get_data(as_text=True)
 
@@ -224,7 +225,7 @@ def test_paid_order_without_files_says_they_are_being_prepared(client, logged_in
 def test_unpaid_order_offers_no_files(client, logged_in, stripe_api, s3):
     session = checkout_session(ALICE, reference="UNPAID", payment_status="unpaid")
     stripe_api.add(session)
-    _put(s3, "UNPAID/result.zip")
+    fulfil(s3, session, "result.zip")
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
     assert "once your payment has been received" in html
     assert "/files/result.zip" not in html
@@ -234,13 +235,13 @@ def test_unpaid_order_offers_no_files(client, logged_in, stripe_api, s3):
 def test_download_redirects_to_a_short_lived_presigned_url(client, logged_in, stripe_api, s3):
     session = checkout_session(ALICE, reference="DL-1")
     stripe_api.add(session)
-    _put(s3, "DL-1/写真 final.zip")
+    fulfil(s3, session, "写真 final.zip")
     response = client.get(f"/orders/{session['id']}/files/写真 final.zip")
     assert response.status_code == 302
     assert response.headers["Cache-Control"] == "no-store"
     url = urlsplit(response.headers["Location"])
     query = parse_qs(url.query)
-    assert url.path.endswith("/DL-1/%E5%86%99%E7%9C%9F%20final.zip")
+    assert url.path.endswith("/orders/DL-1/%E5%86%99%E7%9C%9F%20final.zip")
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["300"]
     disposition = query["response-content-disposition"][0]
@@ -251,10 +252,10 @@ def test_download_redirects_to_a_short_lived_presigned_url(client, logged_in, st
 def test_downloaded_bytes_are_the_stored_file(client, logged_in, stripe_api, s3):
     session = checkout_session(ALICE, reference="DL-2")
     stripe_api.add(session)
-    _put(s3, "DL-2/result.txt", b"hello customer")
+    stored = fulfil(s3, session, "result.txt", b"hello customer")
     location = client.get(f"/orders/{session['id']}/files/result.txt").headers["Location"]
     key = unquote(urlsplit(location).path).lstrip("/").removeprefix("portal-test-files/")
-    assert key == "DL-2/result.txt"
+    assert key == stored == "orders/DL-2/result.txt"
     assert s3.get_object(Bucket="portal-test-files", Key=key)["Body"].read() == b"hello customer"
 
 
@@ -265,7 +266,7 @@ def test_downloaded_bytes_are_the_stored_file(client, logged_in, stripe_api, s3)
 def test_names_not_in_the_listing_are_not_found(client, logged_in, stripe_api, s3, name):
     session = checkout_session(ALICE, reference="DL-3")
     stripe_api.add(session)
-    _put(s3, "DL-3/result.txt")
+    fulfil(s3, session, "result.txt")
     _put(s3, "other/secret.txt")
     assert client.get(f"/orders/{session['id']}/files/{name}").status_code == 404
 
@@ -273,7 +274,7 @@ def test_names_not_in_the_listing_are_not_found(client, logged_in, stripe_api, s
 def test_another_customers_file_is_not_found(client, logged_in, stripe_api, s3):
     theirs = checkout_session("mallory@example.com", reference="THEIRS")
     stripe_api.add(theirs)
-    _put(s3, "THEIRS/result.zip")
+    fulfil(s3, theirs, "result.zip")
     assert client.get(f"/orders/{theirs['id']}/files/result.zip").status_code == 404
 
 
@@ -292,7 +293,7 @@ def test_download_requires_login(client, stripe_api, s3):
 
 
 def test_s3_failure_still_shows_the_order(client, logged_in, stripe_api, s3):
-    session = checkout_session(ALICE, reference="S3-DOWN")
+    session = signed(checkout_session(ALICE, reference="S3-DOWN"))
     stripe_api.add(session)
     s3.delete_bucket(Bucket="portal-test-files")  # listing now fails with NoSuchBucket
     response = client.get(f"/orders/{session['id']}")

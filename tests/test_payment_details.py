@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.deliveries import fulfil
 from tests.support.stripe_fixtures import charge, checkout_session, payment_intent
 
 ALICE = "alice@example.com"
@@ -59,7 +60,7 @@ def test_a_bank_transfer_order_links_to_the_transfer_instructions(client, logged
 def test_a_failed_async_payment_shows_as_failed_without_files(client, logged_in, stripe_api, s3):
     intent = payment_intent(status="requires_payment_method", failed=True)
     session = _order(stripe_api, "FAILED", intent, payment_status="unpaid")
-    s3.put_object(Bucket="portal-test-files", Key="FAILED/result.zip", Body=b"x")
+    fulfil(s3, session, "result.zip")
     assert "Payment failed" in client.get("/orders").get_data(as_text=True)
     assert "did not go through" in client.get(f"/orders/{session['id']}").get_data(as_text=True)
     assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 404
@@ -71,7 +72,7 @@ def test_a_partly_refunded_order_shows_the_refund_and_keeps_its_files(
     session = _order(
         stripe_api, "PARTLY", payment_intent(charge=charge(amount=5000, refunded=2000))
     )
-    s3.put_object(Bucket="portal-test-files", Key="PARTLY/result.zip", Body=b"x")
+    fulfil(s3, session, "result.zip")
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
     assert "Partly refunded" in html and "¥2,000" in html
     assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 302
@@ -79,7 +80,7 @@ def test_a_partly_refunded_order_shows_the_refund_and_keeps_its_files(
 
 def test_a_fully_refunded_order_no_longer_gives_its_files(client, logged_in, stripe_api, s3):
     session = _order(stripe_api, "FULL", payment_intent(charge=charge(amount=5000, refunded=5000)))
-    s3.put_object(Bucket="portal-test-files", Key="FULL/result.zip", Body=b"x")
+    fulfil(s3, session, "result.zip")
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
     assert "Refunded" in html and "no longer available" in html
     assert "/files/result.zip" not in html
@@ -154,9 +155,9 @@ def test_files_show_a_checksum_and_an_updated_mark_when_changed_after_payment(
 ):
     paid = payment_intent(charge=charge() | {"created": 1_600_000_000})
     session = _order(stripe_api, "FILES", paid)
-    s3.put_object(Bucket="portal-test-files", Key="FILES/result.zip", Body=b"new version")
+    key = fulfil(s3, session, "result.zip", b"new version")
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
-    etag = s3.head_object(Bucket="portal-test-files", Key="FILES/result.zip")["ETag"].strip('"')
+    etag = s3.head_object(Bucket="portal-test-files", Key=key)["ETag"].strip('"')
     assert f"<code>{etag[:8]}</code>" in html
     assert ">Updated<" in html
 

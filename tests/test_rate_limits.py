@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portal import create_app
 from tests.conftest import with_settings
+from tests.support.deliveries import fulfil
 from tests.support.stripe_fixtures import checkout_session
 from tests.test_webhooks import event, post, sign
 
@@ -35,7 +36,7 @@ def test_behind_a_trusted_proxy_each_client_ip_has_its_own_limit(settings, s3, s
 def test_downloads_are_limited_per_customer(client, logged_in, stripe_api, s3):
     session = checkout_session("alice@example.com", reference="MANY-DL")
     stripe_api.add(session)
-    s3.put_object(Bucket="portal-test-files", Key="MANY-DL/a.zip", Body=b"x")
+    fulfil(s3, session, "a.zip")
     url = f"/orders/{session['id']}/files/a.zip"
     assert all(client.get(url).status_code == 302 for _ in range(30))
     assert client.get(url).status_code == 429

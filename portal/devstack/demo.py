@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import boto3
 import requests
@@ -30,12 +29,15 @@ from portal.devstack.serving import free_port, run_in_thread
 from portal.devstack.stripe_emulator import EmulatorState
 from portal.devstack.stripe_emulator import create_app as create_emulator
 from portal.devstack.worker import FulfilmentWorker
+from portal.order_refs import sign
 from portal.settings import Settings
 
 HOST = "127.0.0.1"
 BUCKET = "order-portal-demo"
 API_KEY = "sk_test_demo" + "0" * 24
 OIDC_CLIENT_ID = "order-portal-demo"
+#: Where the demo's files are, as ``PORTAL_S3_PREFIX`` (the portal's default).
+PREFIX = "orders/{order_id}/"
 
 #: (email, name) of the demo customers; the last one has 120 orders.
 CUSTOMERS = (
@@ -62,6 +64,7 @@ class DemoStack:
 def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[DemoStack]:
     """Start every part; stop them all when the block ends."""
     webhook_secret = "whsec_" + secrets.token_hex(16)
+    order_id_key = secrets.token_urlsafe(48)
     portal_port = port or free_port()
     portal_url = f"http://{HOST}:{portal_port}"
     with ExitStack() as stack:
@@ -70,8 +73,9 @@ def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[Demo
         worker = FulfilmentWorker(
             s3,
             bucket=BUCKET,
-            prefix_template="{order_id}/",
+            prefix_template=PREFIX,
             webhook_secret=webhook_secret,
+            order_id_key=order_id_key.encode(),
             delay_seconds=fulfilment_delay,
         )
         stack.callback(worker.stop)
@@ -89,8 +93,8 @@ def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[Demo
             public_url=stripe_url,
         )
         stack.enter_context(run_in_thread(emulator_app, host=HOST, port=stripe_port))
-        seed_orders(emulator, s3)
-        link_url = _payment_link(stripe_url, portal_url)
+        link_id, link_url = _payment_link(stripe_url, portal_url)
+        seed_orders(emulator, s3, order_id_key.encode(), link_id)
         settings = Settings.from_env(
             {
                 "PORTAL_SECRET_KEY": secrets.token_urlsafe(48),
@@ -105,7 +109,7 @@ def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[Demo
                 "PORTAL_S3_ENDPOINT_URL": s3_url,
                 # The demo's pages should show a new order at once, webhooks or not.
                 "PORTAL_CACHE_TTL_SECONDS": "5",
-                "PORTAL_ORDER_ID_KEY": secrets.token_urlsafe(48),
+                "PORTAL_ORDER_ID_KEY": order_id_key,
                 "PORTAL_PAYMENT_LINKS": f"restoration={link_url}",
             }
         )
@@ -130,16 +134,12 @@ def run(port: int) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with demo_stack(port) as stack:
-        example = f"{stack.payment_link_url}?" + urlencode(
-            {"client_reference_id": "DEMO-NEW-1", "locked_prefilled_email": CUSTOMERS[0][0]}
-        )
         print(
             f"\nOrder Portal demo is running ({time.monotonic() - started:.1f} s to start)\n\n"
             f"  Portal:        {stack.portal_url}\n"
             f"  Log in as:     {', '.join(email for email, _ in CUSTOMERS)}\n"
             f"                 (one click on the provider's page)\n"
             f"  Buy something: {stack.portal_url}/buy/restoration  (signed OrderID)\n"
-            f"  or directly:   {example}\n"
             f"  Stripe (emu):  {stack.stripe_url}   S3 (moto): {stack.s3_url}\n\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
@@ -149,8 +149,12 @@ def run(port: int) -> int:
     return 0
 
 
-def seed_orders(emulator: EmulatorState, s3: Any) -> None:
-    """The demo customers' orders, and files for the paid ones that have them."""
+def seed_orders(emulator: EmulatorState, s3: Any, order_id_key: bytes, link_id: str) -> None:
+    """The demo customers' orders, and files for the paid ones that have them.
+
+    Bought through the demo's Payment Link with OrderIDs signed for their buyers, as
+    ``/buy/<name>`` (or ``portal sign-order-id``) would have made them.
+    """
     hanako, john, many = (email for email, _ in CUSTOMERS)
     # Hanako's link made Stripe customers (customer_creation=always): she gets the
     # billing portal; John's checkouts were guest checkouts.
@@ -183,7 +187,8 @@ def seed_orders(emulator: EmulatorState, s3: Any) -> None:
         emulator.add_order(
             email,
             created=now - (len(plan) - n) * 3600,  # over the last hours, oldest first
-            client_reference_id=order_id,
+            client_reference_id=sign(order_id, link_id, email, order_id_key),
+            payment_link=link_id,
             currency=currency,
             items=items,
             payment_status=status,
@@ -198,7 +203,8 @@ def seed_orders(emulator: EmulatorState, s3: Any) -> None:
         emulator.add_order(
             many,
             created=now - (121 - n) * 600,
-            client_reference_id=order_id,
+            client_reference_id=sign(order_id, link_id, many, order_id_key),
+            payment_link=link_id,
             currency="jpy",
             items=[("Print", 100 * n, 1)],
         )
@@ -206,14 +212,13 @@ def seed_orders(emulator: EmulatorState, s3: Any) -> None:
 
 
 def _put_files(s3: Any, order_id: str) -> None:
+    folder = PREFIX.format(order_id=order_id)
     s3.put_object(
         Bucket=BUCKET,
-        Key=f"{order_id}/result.txt",
+        Key=f"{folder}result.txt",
         Body=f"Your order {order_id} is ready.\n".encode(),
     )
-    s3.put_object(
-        Bucket=BUCKET, Key=f"{order_id}/receipt-{order_id}.pdf", Body=b"%PDF-1.4\n%demo\n"
-    )
+    s3.put_object(Bucket=BUCKET, Key=f"{folder}receipt-{order_id}.pdf", Body=b"%PDF-1.4\n%demo\n")
 
 
 def _start_s3(stack: ExitStack) -> tuple[str, Any]:
@@ -246,8 +251,9 @@ def _oidc_provider() -> Any:
     return oidc_app(user_claims=users)
 
 
-def _payment_link(stripe_url: str, portal_url: str) -> str:
-    """Create the demo's Payment Link through the emulator's API, as a shop would."""
+def _payment_link(stripe_url: str, portal_url: str) -> tuple[str, str]:
+    """Create the demo's Payment Link through the emulator's API, as a shop would;
+    returns its id and URL."""
     answer = requests.post(
         f"{stripe_url}/v1/payment_links",
         headers={"Authorization": f"Bearer {API_KEY}"},
@@ -264,4 +270,5 @@ def _payment_link(stripe_url: str, portal_url: str) -> str:
         timeout=5,
     )
     answer.raise_for_status()
-    return str(answer.json()["url"])
+    link = answer.json()
+    return str(link["id"]), str(link["url"])

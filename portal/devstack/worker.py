@@ -4,6 +4,11 @@ In a real shop this is the shop's own code (a Lambda behind EventBridge, a queue
 Here it is a small WSGI app registered as a second webhook endpoint at the Stripe
 emulator, so it receives the same signed events the portal does, as two endpoints of one
 Stripe account would.
+
+Like any shop's fulfilment, it writes files only for a reference the portal signed for
+the session's own Payment Link and checkout email (``portal verify-order-id``, or the
+same HMAC in the README): a buyer who pays with someone else's OrderID, bare or signed,
+or with a folder name, gets nothing written anywhere.
 """
 
 from __future__ import annotations
@@ -16,8 +21,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.wrappers import Response
 
-from portal.domain import ORDER_ID_PATTERN
-from portal.order_refs import order_id_of
+from portal.order_refs import verified_order_id
 from portal.stripe.events import InvalidWebhook, StripeEvent, verify_webhook
 
 log = logging.getLogger(__name__)
@@ -40,15 +44,19 @@ class FulfilmentWorker:
         bucket: str,
         prefix_template: str,
         webhook_secret: str,
+        order_id_key: bytes,
         delay_seconds: float = 3.0,
     ) -> None:
         self._s3 = s3_client
         self._bucket = bucket
         self._prefix_template = prefix_template
         self._secret = webhook_secret
+        self._key = order_id_key
         self._delay = delay_seconds
         self._timers: list[threading.Timer] = []
         self.written: list[str] = []
+        #: Sessions paid with a reference the portal did not sign for them.
+        self.refused: list[str] = []
 
     def app(self) -> Flask:
         """The webhook endpoint (``POST /events``) to register at the emulator."""
@@ -77,12 +85,28 @@ class FulfilmentWorker:
             )
         except InvalidWebhook as exc:
             return jsonify({"error": str(exc)}), 400
-        if is_paid_checkout(event) and event.reference:
-            # A signed reference is <OrderID>_<mac>: the files go under the OrderID.
-            order_id = order_id_of(event.reference)
-            if ORDER_ID_PATTERN.fullmatch(order_id):
+        if is_paid_checkout(event):
+            order_id = self._order_id(event)
+            if order_id is None:
+                log.warning(
+                    "worker: %s paid with a forged reference: nothing written", event.object_id
+                )
+                self.refused.append(str(event.object_id))
+            else:
                 timer = threading.Timer(self._delay, self.write_result, args=[order_id])
                 timer.daemon = True
                 self._timers.append(timer)
                 timer.start()
         return jsonify({"received": True}), 200
+
+    def _order_id(self, event: StripeEvent) -> str | None:
+        """The OrderID to write under: only from a reference signed for this session's
+        Payment Link and checkout email (the check ``portal verify-order-id`` makes)."""
+        session = event.payload["data"]["object"]
+        link = session.get("payment_link")
+        return verified_order_id(
+            event.reference,
+            link if isinstance(link, str) else None,
+            event.email,
+            self._key,
+        )

@@ -72,13 +72,14 @@ def billing() -> Response:
 
 
 @bp.get("/buy/<name>")
+@login_required
 def buy(name: str) -> Response:
-    """Start a purchase through one of the shop's Payment Links with a signed OrderID."""
+    """Start a purchase through one of the shop's Payment Links with an OrderID signed for
+    the logged-in buyer (so nobody else can claim it)."""
     links = dict(current_app.extensions["portal.settings"].payment_links)
     if name not in links:
         abort(404)
-    email = current_user.email if current_user.is_authenticated else None
-    url = _service().purchase_url(links[name], email)
+    url = _service().purchase_url(links[name], current_user.email)
     if url is None:
         abort(404)
     response = redirect(url, code=303)

@@ -85,10 +85,19 @@ class OrderService:
             raise OrderNotFound(session_id)
         return Served(order, served.stale_as_of)
 
+    def _files_key(self, order: Order) -> str | None:
+        """The OrderID the order's files are under, when its reference is trusted."""
+        return self._references.files_key(
+            order.reference,
+            payment_link=order.payment_link,
+            email=order.email,
+            placed=order.created,
+        )
+
     def files(self, order: Order) -> OrderFiles:
         """The order's files; an unpaid order has none to show yet."""
-        key = self._references.files_key(order.reference, order.payment_link)
-        if not order.is_paid or key is None:
+        key = self._files_key(order) if order.is_paid else None
+        if key is None:
             return OrderFiles(files=(), expected=False)
         try:
             return OrderFiles(files=self._deliverables.list_files(key))
@@ -102,24 +111,27 @@ class OrderService:
         into a key, so ``../`` and friends have nothing to work with.
         """
         order = self.order(email, session_id).value
-        key = self._references.files_key(order.reference, order.payment_link)
-        if not order.is_paid or key is None:
+        key = self._files_key(order) if order.is_paid else None
+        if key is None:
             raise OrderNotFound(session_id)
         listed = {f.name for f in self._deliverables.list_files(key)}
         if name not in listed:
             raise OrderNotFound(session_id)
         return self._deliverables.download_url(key, name)
 
-    def purchase_url(self, link_url: str, email: str | None) -> str | None:
-        """Where ``/buy/<name>`` sends the buyer: the Payment Link with a signed, fresh
-        reference (and the email locked when logged in); ``None`` if Stripe has no such link.
+    def purchase_url(self, link_url: str, email: str) -> str | None:
+        """Where ``/buy/<name>`` sends the buyer: the Payment Link with a fresh reference
+        signed for this link and the buyer's email, and that email locked at checkout;
+        ``None`` if Stripe has no such link.
         """
         link_id = self._orders.payment_link_id(link_url)
         if link_id is None:
             return None
-        params = {"client_reference_id": self._references.sign_for(link_id)}
-        if email:
-            params["locked_prefilled_email"] = email
+        params = {
+            "client_reference_id": self._references.sign_for(link_id, email),
+            # Locked, so the order is under the email the reference was signed for.
+            "locked_prefilled_email": email,
+        }
         separator = "&" if "?" in link_url else "?"
         return link_url + separator + urlencode(params)
 

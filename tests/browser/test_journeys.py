@@ -35,7 +35,7 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
     download = download_info.value
     assert download.suggested_filename == "result.txt"
     assert download.failure() is None
-    assert download.path().read_bytes() == stored_file(stack, "JP-1001/result.txt")
+    assert download.path().read_bytes() == stored_file(stack, "orders/JP-1001/result.txt")
 
     # Buy through the shop's Payment Link (via the portal, which signs the OrderID).
     page.goto(f"{stack.portal_url}/buy/restoration")
@@ -58,7 +58,7 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
     with page.expect_download() as download_info:
         page.get_by_role("link", name="result.txt").click()
     new_file = download_info.value.path().read_bytes()
-    assert new_file == stored_file(stack, f"{new_order_id}/result.txt")
+    assert new_file == stored_file(stack, f"orders/{new_order_id}/result.txt")
 
     # Switch to Japanese: the same page, now in Japanese, and it stays so.
     page.get_by_role("link", name="日本語").click()
@@ -99,7 +99,9 @@ def test_keyboard_only_from_login_to_download(
     _tab_to(page, "result.txt")
     with page.expect_download() as download_info:
         page.keyboard.press("Enter")
-    assert download_info.value.path().read_bytes() == stored_file(stack, "JP-1001/result.txt")
+    assert download_info.value.path().read_bytes() == stored_file(
+        stack, "orders/JP-1001/result.txt"
+    )
     assert csp_refusals == []
 
 

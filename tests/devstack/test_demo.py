@@ -10,14 +10,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import boto3
 import pytest
 import requests
 
 from portal.devstack.demo import BUCKET, DemoStack, demo_stack
+from portal.order_refs import order_id_of
 
 ROOT = Path(__file__).resolve().parents[2]
+JOHN = "john@example.com"
 
 
 @pytest.fixture(scope="module")
@@ -69,31 +72,6 @@ def test_the_customer_with_120_orders_pages_through_them(stack):
     assert 'rel="next"' not in last.text
 
 
-def test_buying_through_a_payment_link_lands_on_the_order_and_its_file_appears(stack):
-    browser, _ = _login(stack, "john@example.com")
-    query = "client_reference_id=E2E-0001&locked_prefilled_email=john@example.com"
-    checkout = browser.get(f"{stack.payment_link_url}?{query}", timeout=10)
-    assert "readonly" in checkout.text
-    hidden = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', checkout.text))
-    landed = browser.post(
-        checkout.url,
-        data={**hidden, "email": "john@example.com", "payment_method": "card"},
-        timeout=10,
-    )
-    assert re.fullmatch(rf"{stack.portal_url}/orders/cs_test_\w+", landed.url)
-    assert "Thank you for your order" in landed.text
-    assert "Order E2E-0001" in landed.text
-    page = _wait_for(
-        lambda: (p := browser.get(landed.url, timeout=10)) and "result.txt" in p.text and p
-    )
-    link = re.search(r'href="([^"]+/files/result.txt)"', page.text).group(1)
-    download = browser.get(stack.portal_url + link, timeout=10)
-    assert download.status_code == 200
-    s3 = boto3.client("s3", endpoint_url=stack.s3_url, region_name="us-east-1")
-    stored = s3.get_object(Bucket=BUCKET, Key="E2E-0001/result.txt")["Body"].read()
-    assert download.content == stored and b"E2E-0001" in stored
-
-
 def test_a_konbini_purchase_is_awaiting_until_paid_then_paid(stack):
     browser, _ = _login(stack, "john@example.com")
     query = "client_reference_id=E2E-KONBINI&locked_prefilled_email=john@example.com"
@@ -143,7 +121,9 @@ def test_portal_demo_starts_answers_healthz_and_stops_on_ctrl_c():
 
 def _session_of(stack: DemoStack, reference: str) -> dict:
     return next(
-        s for s in stack.emulator.sessions.values() if s["client_reference_id"] == reference
+        s
+        for s in stack.emulator.sessions.values()
+        if order_id_of(s["client_reference_id"] or "") == reference
     )
 
 
@@ -196,16 +176,69 @@ def test_a_konbini_order_paid_later_shows_its_whole_history_and_invoice(stack):
     assert "View your invoice" in page
 
 
-def test_buying_through_the_portal_signs_the_order_id_and_the_file_still_arrives(stack):
-    browser, _ = _login(stack, "hanako@example.jp")
-    checkout = browser.get(f"{stack.portal_url}/buy/restoration", timeout=10)
-    assert checkout.url.startswith(stack.payment_link_url)
+def _checkout(browser: requests.Session, url: str) -> tuple[requests.Response, dict[str, str]]:
+    checkout = browser.get(url, timeout=10)
     hidden = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', checkout.text))
-    assert hidden["locked_prefilled_email"] == "hanako@example.jp"
-    order_id, mac = hidden["client_reference_id"].rsplit("_", 1)
+    return checkout, hidden
+
+
+def _buy_through_the_portal(stack: DemoStack, email: str) -> tuple[requests.Session, str, str]:
+    """Log in, buy through ``/buy/restoration``, wait for the file; returns the browser,
+    the order page's URL and the signed reference."""
+    browser, _ = _login(stack, email)
+    checkout, hidden = _checkout(browser, f"{stack.portal_url}/buy/restoration")
+    assert checkout.url.startswith(stack.payment_link_url)
+    assert hidden["locked_prefilled_email"] == email and "readonly" in checkout.text
     landed = browser.post(checkout.url, data={**hidden, "payment_method": "card"}, timeout=10)
-    assert f"Order {order_id}" in landed.text and mac not in landed.text
-    page = _wait_for(
-        lambda: (p := browser.get(landed.url, timeout=10)) and "result.txt" in p.text and p
+    assert re.fullmatch(rf"{stack.portal_url}/orders/cs_test_\w+", landed.url)
+    assert "Thank you for your order" in landed.text
+    _wait_for(lambda: (p := browser.get(landed.url, timeout=10)) and "result.txt" in p.text)
+    return browser, landed.url, hidden["client_reference_id"]
+
+
+def test_buying_through_the_portal_signs_the_order_id_and_the_file_arrives(stack):
+    browser, order_url, reference = _buy_through_the_portal(stack, "hanako@example.jp")
+    order_id, mac = reference.rsplit("_", 1)
+    page = browser.get(order_url, timeout=10)
+    assert f"Order {order_id}" in page.text and mac not in page.text
+    link = re.search(r'href="([^"]+/files/result.txt)"', page.text).group(1)
+    download = browser.get(stack.portal_url + link, timeout=10)
+    s3 = boto3.client("s3", endpoint_url=stack.s3_url, region_name="us-east-1")
+    stored = s3.get_object(Bucket=BUCKET, Key=f"orders/{order_id}/result.txt")["Body"].read()
+    assert download.status_code == 200 and download.content == stored
+
+
+def test_buy_asks_for_a_login_before_the_payment_link(stack):
+    browser = requests.Session()
+    answer = browser.get(f"{stack.portal_url}/buy/restoration", timeout=10)
+    assert answer.url.startswith(stack.oidc_url)  # the provider's login form, not the link
+
+
+@pytest.mark.parametrize("claim", ["seeded order id", "bare uuid", "replayed", "folder name"])
+def test_a_stranger_paying_with_someone_elses_reference_sees_nothing_and_nothing_is_written(
+    stack, claim
+):
+    """F1/F9: pay the link directly with another buyer's reference, in each of its forms."""
+    s3 = boto3.client("s3", endpoint_url=stack.s3_url, region_name="us-east-1")
+    s3.put_object(Bucket=BUCKET, Key="internal/2026-payroll.csv", Body=b"salaries")
+    if claim in ("bare uuid", "replayed"):
+        _, _, reference = _buy_through_the_portal(stack, "hanako@example.jp")
+        claimed = reference if claim == "replayed" else reference.rsplit("_", 1)[0]
+    else:
+        claimed = "JP-1001" if claim == "seeded order id" else "internal"
+    written = list(stack.worker.written)
+    john, _ = _login(stack, JOHN)
+    query = urlencode(
+        {"client_reference_id": claimed, "locked_prefilled_email": "john@example.com"}
     )
-    assert page.status_code == 200
+    checkout, hidden = _checkout(john, f"{stack.payment_link_url}?{query}")
+    assert hidden["client_reference_id"] == claimed  # Stripe keeps it: it is well-formed
+    landed = john.post(checkout.url, data={**hidden, "payment_method": "card"}, timeout=10)
+    session_id = landed.url.rsplit("/", 1)[1]
+    _wait_for(lambda: session_id in stack.worker.refused)
+    page = john.get(landed.url, timeout=10).text
+    assert "no files to download" in page and "/files/" not in page
+    for name in ("result.txt", "2026-payroll.csv", f"receipt-{claimed}.pdf"):
+        assert john.get(f"{landed.url}/files/{name}", timeout=10).status_code == 404
+    time.sleep(0.7)  # past the worker's delay: a write it had scheduled would have happened
+    assert stack.worker.written == written
