@@ -198,6 +198,17 @@ def seed_orders(emulator: EmulatorState, s3: Any, order_id_key: bytes, link_id: 
         )
         if has_files:
             _put_files(s3, order_id)
+    # A monthly plan Hanako signed up for: on real Stripe (and here) its session has no
+    # PaymentIntent; the payment is on the subscription's first invoice.
+    emulator.add_order(
+        hanako,
+        created=now - 30 * 3600,
+        client_reference_id="JP-SUB-01",
+        items=[("Photo club (monthly)", 980, 1)],
+        customer=hanako_customer,
+        mode="subscription",
+    )
+    _put_files(s3, "JP-SUB-01")
     for n in range(1, 121):
         order_id = f"MANY-{n:04d}"
         emulator.add_order(

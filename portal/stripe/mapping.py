@@ -1,4 +1,10 @@
-"""Stripe's JSON (a Checkout Session with its expansions) to the portal's :class:`Order`."""
+"""Stripe's JSON (a Checkout Session with its expansions) to the portal's :class:`Order`.
+
+A payment-mode session's payment is its ``payment_intent``. A subscription-mode session has
+``payment_intent: null`` (API version ``2026-10-28.endive``): its payment sits on the invoice,
+as an ``invoice_payment`` naming the PaymentIntent. The caller reads that
+invoice payment (with ``payment.payment_intent.latest_charge`` expanded) and passes it in.
+"""
 
 from __future__ import annotations
 
@@ -19,17 +25,18 @@ from portal.stripe.client import Json
 _PAID_STATUSES = {"paid", "no_payment_required"}
 
 
-def order_from_session(session: Json) -> Order:
-    """The order a complete Checkout Session (as listed or retrieved, expanded) describes."""
+def order_from_session(session: Json, invoice_payment: Json | None = None) -> Order:
+    """The order a complete Checkout Session (as listed or retrieved, expanded) describes.
+
+    ``invoice_payment`` is the paid (or pending) payment of a subscription session's
+    invoice; receipt, refunds and paid state then come from its PaymentIntent.
+    """
     currency = session.get("currency") or "usd"
     line_items = session.get("line_items") or {}
     details = session.get("customer_details") or {}
-    intent = session.get("payment_intent")
-    intent = intent if isinstance(intent, dict) else {}
-    charge = intent.get("latest_charge")
-    charge = charge if isinstance(charge, dict) else {}
-    invoice = session.get("invoice")
-    invoice = invoice if isinstance(invoice, dict) else {}
+    intent = _object(session.get("payment_intent")) or _intent_of(invoice_payment)
+    charge = _object(intent.get("latest_charge"))
+    invoice = _object(session.get("invoice"))
     return Order(
         session_id=session["id"],
         reference=session.get("client_reference_id"),
@@ -53,6 +60,25 @@ def order_from_session(session: Json) -> Order:
 
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _object(value: Any) -> Json:
+    """An expanded object, or ``{}`` for an id, ``null`` or a field left out."""
+    return value if isinstance(value, dict) else {}
+
+
+def _intent_of(invoice_payment: Json | None) -> Json:
+    payment = _object((invoice_payment or {}).get("payment"))
+    return _object(payment.get("payment_intent"))
+
+
+def invoice_payment_of(payments: list[Json]) -> Json | None:
+    """Of an invoice's payments (newest first), the one that paid it, else the one it waits
+    for (the default payment Stripe keeps in step with ``amount_remaining``)."""
+    paid = [p for p in payments if p.get("status") == "paid"]
+    default = [p for p in payments if p.get("is_default")]
+    chosen = paid or default or payments
+    return chosen[0] if chosen else None
 
 
 def _time(value: Any) -> datetime | None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import stripe
 
 from portal.domain import Order, OrderPage, normalize_email
 from portal.stripe.client import Json, call, is_session_id
-from portal.stripe.mapping import order_from_session
+from portal.stripe.mapping import invoice_payment_of, order_from_session
+from portal.stripe.parallel import run_all
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class StripeOrders:
         ordered, more = self._sessions_of(email, wanted)
         shown = ordered[wanted - ORDERS_PER_PAGE : wanted]
         return OrderPage(
-            orders=tuple(order_from_session(s) for s in shown),
+            orders=self._orders_from(shown),
             number=page,
             has_next=len(ordered) > wanted or more,
         )
@@ -51,7 +53,15 @@ class StripeOrders:
         ordered, more = self._sessions_of(email, MAX_HISTORY)
         if more or len(ordered) > MAX_HISTORY:
             log.warning("order history cut at %s orders", MAX_HISTORY)
-        return tuple(order_from_session(s) for s in ordered[:MAX_HISTORY])
+        return self._orders_from(ordered[:MAX_HISTORY])
+
+    def _orders_from(self, sessions: list[Json]) -> tuple[Order, ...]:
+        """Listed sessions as orders; subscription sign-ups read their invoice's payment,
+        all at once (a customer has few of them: renewals are not Checkout Sessions)."""
+        waiting = [s for s in sessions if _invoice_id(s)]
+        payments = run_all([partial(self._invoice_payment, s) for s in waiting])
+        found = {s["id"]: p for s, p in zip(waiting, payments, strict=True)}
+        return tuple(order_from_session(s, found.get(s["id"])) for s in sessions)
 
     def _sessions_of(self, email: str, count: int) -> tuple[list[Json], bool]:
         """At least the newest ``count`` complete sessions of ``email``, and whether more exist.
@@ -77,7 +87,7 @@ class StripeOrders:
             return None
         session = self._get(
             f"/v1/checkout/sessions/{session_id}",
-            # Refunds for the timeline: 3 of Stripe's 4 levels; one call in all.
+            # Refunds for the timeline: 3 of Stripe's 4 levels; one call for a payment.
             {"expand": ["line_items", "payment_intent.latest_charge.refunds", "invoice"]},
             missing_ok=True,
         )
@@ -89,7 +99,31 @@ class StripeOrders:
                 "data": self._all_line_items(session_id),
                 "has_more": False,
             }
-        return order_from_session(session)
+        return order_from_session(session, self._invoice_payment(session, refunds=True))
+
+    def _invoice_payment(self, session: Json, *, refunds: bool = False) -> Json | None:
+        """The payment on a subscription session's invoice, with its PaymentIntent and
+        charge (and, for ``refunds``, the charge's refunds, read only when there are any).
+
+        ``None`` for sessions paid by their own PaymentIntent.
+        """
+        invoice_id = _invoice_id(session)
+        if invoice_id is None:
+            return None
+        params: Any = {
+            "invoice": invoice_id,
+            "limit": 10,
+            # 4 of Stripe's 4 levels: the intent and its charge in the same call.
+            "expand": ["data.payment.payment_intent.latest_charge"],
+        }
+        listed = self._get("/v1/invoice_payments", params)
+        payment = invoice_payment_of(list(listed["data"]) if listed else [])
+        intent = ((payment or {}).get("payment") or {}).get("payment_intent")
+        charge = intent.get("latest_charge") if isinstance(intent, dict) else None
+        if refunds and isinstance(charge, dict) and charge.get("amount_refunded"):
+            # ``refunds`` is includable: one level too deep to expand above.
+            charge["refunds"] = self._get("/v1/refunds", {"charge": charge["id"], "limit": 100})
+        return payment
 
     def payment_link_id(self, url: str) -> str | None:
         """The ``plink_…`` id of the Payment Link at ``url`` (remembered once found)."""
@@ -194,3 +228,12 @@ def _spellings(email: str) -> list[str]:
     trimmed = email.strip()
     lowered = trimmed.lower()
     return [lowered] if trimmed == lowered else [trimmed, lowered]
+
+
+def _invoice_id(session: Json) -> str | None:
+    """The invoice of a session that has no PaymentIntent of its own (subscription mode)."""
+    if session.get("payment_intent") is not None:
+        return None
+    invoice = session.get("invoice")
+    invoice_id = invoice.get("id") if isinstance(invoice, dict) else invoice
+    return invoice_id if isinstance(invoice_id, str) else None

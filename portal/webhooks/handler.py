@@ -18,7 +18,16 @@ SESSION_EVENTS = frozenset(
         "checkout.session.expired",
     }
 )
-REFUND_EVENTS = frozenset({"charge.refunded"})
+#: Events about a refund; each object (a Charge or a Refund) names its ``payment_intent``.
+REFUND_EVENTS = frozenset(
+    {
+        "charge.refunded",
+        "charge.refund.updated",
+        "refund.created",
+        "refund.updated",
+        "refund.failed",
+    }
+)
 
 
 class EventHandler:

@@ -142,6 +142,20 @@ def test_a_refund_in_stripe_shows_on_the_order_and_ends_its_downloads(stack):
     assert download.status_code == 404
 
 
+def test_a_refunded_subscription_order_shows_it_and_ends_its_downloads(stack):
+    browser, orders = _login(stack, "hanako@example.jp")
+    assert "JP-SUB-01" in orders.text
+    session = _session_of(stack, "JP-SUB-01")
+    assert session["payment_intent"] is None  # as on real Stripe: the invoice holds it
+    page = browser.get(f"{stack.portal_url}/orders/{session['id']}", timeout=10)
+    assert "View your receipt" in page.text and "result.txt" in page.text
+    stack.emulator.refund(session["id"])  # sends charge.refunded to the portal
+    page = browser.get(page.url, timeout=10)
+    assert "Refunded" in page.text and "no longer available" in page.text
+    download = browser.get(f"{page.url}/files/result.txt", timeout=10, allow_redirects=False)
+    assert download.status_code == 404
+
+
 def test_an_expired_konbini_voucher_shows_the_payment_failed(stack):
     browser, _ = _login(stack, "john@example.com")
     session = _session_of(stack, "US-2004")

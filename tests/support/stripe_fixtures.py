@@ -126,3 +126,45 @@ def charge(
         receipt_url=f"https://pay.stripe.com/receipts/payment/{charge_id}",
     )
     return made
+
+
+def subscription_sign_up(
+    email: str, *, reference: str | None = "SUB-1", amount: int = 980, refunded: int = 0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A subscription-mode session as the pinned API version returns it (no PaymentIntent:
+    the payment is on its invoice), and the invoice payment that paid it."""
+    session = checkout_session(email, reference=reference, amount=amount)
+    n = next(_ids)
+    invoice_id, subscription = f"in_{n:024d}", f"sub_{n:024d}"
+    session.update(
+        mode="subscription",
+        payment_intent=None,
+        invoice=invoice_id,
+        subscription=subscription,
+        customer=f"cus_{n:014d}",
+    )
+    paid = charge(amount=amount, refunded=refunded)
+    if refunded:
+        paid["_refunds"] = [
+            fixture("refund")
+            | {"id": f"re_{n:024d}", "amount": refunded, "currency": "jpy", "charge": paid["id"]}
+        ]
+    invoice = fixture("invoice")
+    invoice.update(id=invoice_id, status="paid", amount_paid=amount, total=amount)
+    invoice["parent"] = {
+        "type": "subscription_details",
+        "quote_details": None,
+        "subscription_details": {"metadata": {}, "subscription": subscription},
+    }
+    payment = fixture("invoice_payment")
+    payment.update(
+        id=f"inpay_{n:024d}",
+        invoice=invoice_id,
+        amount_paid=amount,
+        amount_requested=amount,
+        currency="jpy",
+        status="paid",
+        _intent=payment_intent(amount=amount, charge=paid),
+        _invoice=invoice,
+    )
+    return session, payment

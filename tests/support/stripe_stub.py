@@ -25,6 +25,8 @@ class StripeStub:
         #: The underlying mock, for tests that add a one-off Stripe answer.
         self.mock = mock
         self.sessions: list[dict[str, Any]] = []
+        #: Invoice payments (``stripe_fixtures.invoice_payment``), for subscription orders.
+        self.invoice_payments: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []
         #: When set, every call answers this HTTP status with Stripe's error body.
         self.fail_with: int | None = None
@@ -45,9 +47,18 @@ class StripeStub:
             self._retrieve,
         )
 
+        mock.add_callback(
+            responses.GET, re.compile(base + r"/v1/invoice_payments(\?.*)?$"), self._payments
+        )
+        mock.add_callback(responses.GET, re.compile(base + r"/v1/refunds(\?.*)?$"), self._refunds)
+
     def add(self, *sessions: dict[str, Any]) -> None:
         """Store sessions (from ``stripe_fixtures.checkout_session``)."""
         self.sessions.extend(sessions)
+
+    def add_invoice_payment(self, payment: dict[str, Any]) -> None:
+        """Store an invoice payment (from ``stripe_fixtures.invoice_payment``)."""
+        self.invoice_payments.append(payment)
 
     @property
     def call_count(self) -> int:
@@ -67,13 +78,7 @@ class StripeStub:
 
     def _list(self, request: Any) -> tuple[int, dict[str, str], str]:
         def handle(_: str, params: dict[str, Any]) -> tuple[int, Any]:
-            email = params.get("customer_details[email]")
-            found = [
-                s
-                for s in self.sessions
-                if (email is None or s["customer_details"]["email"] == email)
-                and s["status"] == params.get("status", s["status"])
-            ]
+            found = [s for s in self.sessions if _matches(s, params)]
             found.sort(key=lambda s: (-s["created"], s["id"]))
             page, has_more = _page(found, params)
             expand = {e.removeprefix("data.") for e in params.get("expand", [])}
@@ -102,8 +107,48 @@ class StripeStub:
 
         return self._answer(request, handle)
 
+    def _payments(self, request: Any) -> tuple[int, dict[str, str], str]:
+        def handle(_: str, params: dict[str, Any]) -> tuple[int, Any]:
+            found = [
+                p
+                for p in self.invoice_payments
+                if params.get("invoice", p["invoice"]) == p["invoice"]
+                and params.get("payment[payment_intent]", p["_intent"]["id"]) == p["_intent"]["id"]
+            ]
+            expand = set(params.get("expand", []))
+            data = [_public_payment(p, expand) for p in found]
+            return 200, _list(data, False, "/v1/invoice_payments")
+
+        return self._answer(request, handle)
+
+    def _refunds(self, request: Any) -> tuple[int, dict[str, str], str]:
+        def handle(_: str, params: dict[str, Any]) -> tuple[int, Any]:
+            charges = [p["_intent"]["latest_charge"] for p in self.invoice_payments]
+            charges += [(s.get("_intent") or {}).get("latest_charge") for s in self.sessions]
+            found = [
+                refund
+                for charge in charges
+                if charge and charge["id"] == params.get("charge")
+                for refund in charge.get("_refunds", [])
+            ]
+            return 200, _list(found, False, "/v1/refunds")
+
+        return self._answer(request, handle)
+
     def _find(self, session_id: str) -> dict[str, Any] | None:
         return next((s for s in self.sessions if s["id"] == session_id), None)
+
+
+def _matches(session: dict[str, Any], params: dict[str, Any]) -> bool:
+    """The list filters the portal uses: exact email, status, intent, subscription."""
+    intent = session.get("payment_intent")
+    values = {
+        "customer_details[email]": session["customer_details"]["email"],
+        "status": session["status"],
+        "payment_intent": intent["id"] if isinstance(intent, dict) else intent,
+        "subscription": session.get("subscription"),
+    }
+    return all(params.get(name, value) == value for name, value in values.items())
 
 
 def _params(query: str) -> dict[str, Any]:
@@ -138,6 +183,20 @@ def _public(session: dict[str, Any], expand: set[str]) -> dict[str, Any]:
             len(items) > EXPANDED_LINE_ITEMS,
             f"/v1/checkout/sessions/{session['id']}/line_items",
         )
+    return body
+
+
+def _public_payment(payment: dict[str, Any], expand: set[str]) -> dict[str, Any]:
+    body = {k: v for k, v in payment.items() if not k.startswith("_")}
+    intent = payment["_intent"]
+    if "data.payment.payment_intent.latest_charge" in expand:
+        charge = {k: v for k, v in intent["latest_charge"].items() if not k.startswith("_")}
+        shown = {**intent, "latest_charge": charge}
+    else:
+        shown = intent["id"]
+    body["payment"] = {**payment["payment"], "payment_intent": shown}
+    if "data.invoice" in expand:
+        body["invoice"] = payment["_invoice"]
     return body
 
 

@@ -244,6 +244,11 @@ class _Api:
             ("GET", "/payment_links/<link_id>/line_items", self.payment_link_line_items),
             ("GET", "/payment_intents/<intent_id>", self.retrieve_payment_intent),
             ("GET", "/charges/<charge_id>", self.retrieve_charge),
+            ("GET", "/refunds", self.list_refunds),
+            ("GET", "/refunds/<refund_id>", self.retrieve_refund),
+            ("GET", "/invoices/<invoice_id>", self.retrieve_invoice),
+            ("GET", "/invoice_payments", self.list_invoice_payments),
+            ("GET", "/invoice_payments/<payment_id>", self.retrieve_invoice_payment),
             ("POST", "/prices", self.create_price),
             ("GET", "/prices/<price_id>", self.retrieve_price),
             ("POST", "/products", self.create_product),
@@ -366,6 +371,54 @@ class _Api:
 
     def retrieve_charge(self, params: Params, charge_id: str) -> Json:
         return self._retrieve(params, "charge", charge_id, "charge")
+
+    def list_refunds(self, params: Params) -> Json:
+        tree = requested(params, "list:refund")
+        tests = [
+            _field_is(name, value)
+            for name in ("charge", "payment_intent")
+            if (value := params.string(name)) is not None
+        ]
+        if params.has("created"):
+            tests.append(_created_test(params))
+        paging = Paging.take(params)
+        params.finish()
+        found = [r for r in self.state.refunds.values() if all(t(r) for t in tests)]
+        page = paging.page(
+            sorted(found, key=_newest_first),
+            "/v1/refunds",
+            key=_newest_first,
+            find=self.state.refunds.get,
+            kind="refund",
+        )
+        return self._expand(page, "list:refund", tree)
+
+    def retrieve_refund(self, params: Params, refund_id: str) -> Json:
+        return self._retrieve(params, "refund", refund_id, "refund")
+
+    # invoices
+
+    def retrieve_invoice(self, params: Params, invoice_id: str) -> Json:
+        return self._retrieve(params, "invoice", invoice_id, "invoice")
+
+    def list_invoice_payments(self, params: Params) -> Json:
+        tree = requested(params, "list:invoice_payment")
+        tests = _invoice_payment_filters(params)
+        paging = Paging.take(params)
+        params.finish()
+        payments = self.state.invoice_payments
+        found = [p for p in payments.values() if all(t(p) for t in tests)]
+        page = paging.page(
+            sorted(found, key=_newest_first),
+            "/v1/invoice_payments",
+            key=_newest_first,
+            find=payments.get,
+            kind="invoice_payment",
+        )
+        return self._expand(page, "list:invoice_payment", tree)
+
+    def retrieve_invoice_payment(self, params: Params, payment_id: str) -> Json:
+        return self._retrieve(params, "invoice_payment", payment_id, "invoice_payment")
 
     # catalogue
 
@@ -521,6 +574,12 @@ class _Api:
         """The expanded value of ``obj[field]``: the stored object its id names."""
         if field == "line_items":
             return self._line_items_of(kind, obj)
+        if (kind, field) == ("charge", "refunds"):
+            refunds = self.state.refunds_of(obj["id"])
+            return list_object(refunds, f"/v1/charges/{obj['id']}/refunds")
+        if (kind, field) == ("invoice", "payments"):
+            payments = self.state.payments_of(obj["id"])
+            return list_object(payments, f"/v1/invoice_payments?invoice={obj['id']}")
         value = obj.get(field)
         if not isinstance(value, str):
             return value  # null, or already an object (a line item's price)
@@ -565,6 +624,25 @@ def _session_filters(params: Params) -> list[Callable[[Json], bool]]:
             tests.append(_field_is(name, value))
     if params.has("created"):
         tests.append(_created_test(params))
+    return tests
+
+
+def _invoice_payment_filters(params: Params) -> list[Callable[[Json], bool]]:
+    tests: list[Callable[[Json], bool]] = []
+    invoice = params.string("invoice")
+    if invoice is not None:
+        tests.append(_field_is("invoice", invoice))
+    if params.has("status"):
+        tests.append(_field_is("status", params.choice("status", ("canceled", "open", "paid"))))
+    payment = params.hash("payment")
+    if payment is not None:
+        kind = payment.choice("type", ("payment_intent", "payment_record"))
+        wanted: dict[str, str | None] = {
+            key: payment.string(key) for key in ("payment_intent", "payment_record")
+        }
+        payment.finish()
+        wanted = {"type": kind, **{k: v for k, v in wanted.items() if v is not None}}
+        tests.append(lambda p: all(p["payment"].get(k) == v for k, v in wanted.items()))
     return tests
 
 

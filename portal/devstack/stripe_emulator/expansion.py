@@ -16,7 +16,9 @@ from portal.devstack.stripe_emulator.wire import Params, StripeError
 MAX_DEPTH = 4
 
 #: For each object kind, its expandable fields and the kind each expands to. A kind
-#: ``list:X`` is a list object of ``X``; its one expandable field is ``data``.
+#: ``list:X`` is a list object of ``X``; its one expandable field is ``data``. Includable
+#: fields (``line_items``, ``charge.refunds``, ``invoice.payments``) are here too: the
+#: stored objects leave them out, and only an expansion adds them.
 EXPANDABLE: dict[str, dict[str, str]] = {
     "checkout.session": {
         "customer": "customer",
@@ -35,7 +37,10 @@ EXPANDABLE: dict[str, dict[str, str]] = {
     "item": {"price": "price"},
     "price": {"product": "product"},
     "payment_link": {"line_items": "list:item"},
-    "invoice": {"customer": "customer"},
+    "invoice": {"customer": "customer", "payments": "list:invoice_payment"},
+    "invoice_payment": {"invoice": "invoice", "payment": "hash:invoice_payment.payment"},
+    # A nested hash is walked through, not expanded: ``data.payment.payment_intent``.
+    "hash:invoice_payment.payment": {"payment_intent": "payment_intent", "charge": "charge"},
     "customer": {},
     "billing_portal.session": {},
     "product": {},

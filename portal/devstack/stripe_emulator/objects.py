@@ -349,7 +349,6 @@ def charge(intent: Json, email: str | None, created: int, public_url: str) -> Js
         receipt_number=None,
         receipt_url=f"{public_url}/receipts/{charge_id}",
         refunded=False,
-        refunds=list_object([], f"/v1/charges/{charge_id}/refunds"),
         review=None,
         shipping=None,
         source=None,
@@ -361,6 +360,8 @@ def charge(intent: Json, email: str | None, created: int, public_url: str) -> Js
         transfer_group=None,
     )
     obj["billing_details"].update(email=email, name=None)
+    # Includable since 2022-11-15: present only when ``refunds`` is expanded.
+    del obj["refunds"]
     return obj
 
 
@@ -402,8 +403,11 @@ def refund(charge_obj: Json, amount: int, created: int) -> Json:
     return obj
 
 
-def invoice(session: Json, created: int, public_url: str) -> Json:
-    """The invoice Checkout makes for a session with invoice creation on."""
+def invoice(
+    session: Json, created: int, public_url: str, *, subscription: str | None = None
+) -> Json:
+    """The invoice Checkout makes: for a session with invoice creation on, or the first
+    invoice of the ``subscription`` a subscription-mode session starts."""
     invoice_id = new_id("in_")
     total = session["amount_total"]
     paid = session["payment_status"] == "paid"
@@ -419,7 +423,7 @@ def invoice(session: Json, created: int, public_url: str) -> Json:
         attempt_count=1 if paid else 0,
         attempted=paid,
         automatic_tax=None,
-        billing_reason="manual",
+        billing_reason="subscription_create" if subscription else "manual",
         created=created,
         currency=session["currency"],
         customer=session["customer"],
@@ -438,7 +442,7 @@ def invoice(session: Json, created: int, public_url: str) -> Json:
         metadata={},
         next_payment_attempt=None,
         number=new_id("", 8).upper() + "-0001",
-        parent=None,
+        parent=_subscription_parent(subscription) if subscription else None,
         period_end=created,
         period_start=created,
         shipping_cost=None,
@@ -451,6 +455,38 @@ def invoice(session: Json, created: int, public_url: str) -> Json:
         webhooks_delivered_at=created,
     )
     obj["status_transitions"].update(finalized_at=created, paid_at=created if paid else None)
+    return obj
+
+
+def _subscription_parent(subscription: str) -> Json:
+    return {
+        "type": "subscription_details",
+        "quote_details": None,
+        "subscription_details": {
+            "metadata": {},
+            "subscription": subscription,
+            "subscription_proration_date": None,
+        },
+    }
+
+
+def invoice_payment(invoice_obj: Json, intent: Json, created: int) -> Json:
+    """The default payment of ``invoice_obj``, made by ``intent`` (paid when it is)."""
+    paid = intent["status"] == "succeeded"
+    obj = template("invoice_payment")
+    obj.update(
+        id=new_id("inpay_"),
+        amount_paid=intent["amount"] if paid else None,
+        amount_requested=intent["amount"],
+        created=created,
+        currency=intent["currency"],
+        invoice=invoice_obj["id"],
+        is_default=True,
+        livemode=False,
+        payment={"type": "payment_intent", "payment_intent": intent["id"]},
+        status="paid" if paid else "open",
+        status_transitions={"canceled_at": None, "paid_at": created if paid else None},
+    )
     return obj
 
 

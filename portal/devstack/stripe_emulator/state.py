@@ -38,6 +38,10 @@ class EmulatorState:
         self.portal_sessions: dict[str, Json] = {}
         self.customers: dict[str, Json] = {}
         self.invoices: dict[str, Json] = {}
+        #: What paid each invoice (``invoice_payment`` objects), by id.
+        self.invoice_payments: dict[str, Json] = {}
+        #: Refunds by id; a charge shows its own only when ``refunds`` is expanded.
+        self.refunds: dict[str, Json] = {}
         self.prices: dict[str, Json] = {}
         self.products: dict[str, Json] = {}
         #: Every event sent, with each endpoint's delivery result.
@@ -82,6 +86,8 @@ class EmulatorState:
             "payment_link": self.payment_links,
             "customer": self.customers,
             "invoice": self.invoices,
+            "invoice_payment": self.invoice_payments,
+            "refund": self.refunds,
             "price": self.prices,
             "product": self.products,
         }.get(kind)
@@ -147,6 +153,10 @@ class EmulatorState:
         ``complete``, ``open`` or ``expired``; ``payment_status`` (of a complete session)
         ``paid``, ``unpaid`` (konbini or bank transfer not paid yet) or
         ``no_payment_required``. Seeding sends no webhooks: it is history.
+
+        ``mode="subscription"`` makes a sign-up as Stripe does: a customer (a new one
+        unless given), a subscription, and an invoice that carries the payment; the
+        session itself has ``payment_intent: null``.
         """
         if payment_method not in PAYMENT_METHODS:
             raise ValueError(f"payment_method must be one of {PAYMENT_METHODS}")
@@ -157,6 +167,8 @@ class EmulatorState:
             ]
             when = created if created is not None else self.next_created()
             session = self._new_session(line_items, when)
+            if mode == "subscription" and customer is None and status == "complete":
+                customer = self.add_customer(email)["id"]
             session.update(
                 client_reference_id=client_reference_id,
                 currency=currency,
@@ -166,9 +178,9 @@ class EmulatorState:
                 payment_method_types=[payment_method],
             )
             self._settle_seeded(session, status, payment_status, email, payment_method)
-            if mode == "subscription":
-                session["subscription"] = objects.new_id("sub_")
-            if invoice and status == "complete":
+            if mode == "subscription" and status == "complete":
+                self._bill_subscription(session)
+            elif invoice and status == "complete":
                 self._add_invoice(session)
             return session
 
@@ -282,7 +294,7 @@ class EmulatorState:
             session = self.sessions[session_id]
             if session["payment_status"] == "paid":
                 return session
-            intent = self.payment_intents.get(session["payment_intent"] or "")
+            intent = self.intent_of(session)
             if intent is not None:
                 self._succeed(intent, session, self.next_created())
             session["payment_status"] = "paid"
@@ -295,7 +307,8 @@ class EmulatorState:
         """A konbini voucher expires unpaid: send ``checkout.session.async_payment_failed``."""
         with self.lock:
             session = self.sessions[session_id]
-            intent = self.payment_intents[session["payment_intent"]]
+            intent = self.intent_of(session)
+            assert intent is not None, f"{session_id} has no payment to fail"
             intent.update(
                 status="requires_payment_method",
                 next_action=None,
@@ -313,7 +326,8 @@ class EmulatorState:
         """Refund the order's charge (what is left of it by default); sends
         ``charge.refunded``. Returns the charge."""
         with self.lock:
-            intent = self.payment_intents[self.sessions[session_id]["payment_intent"]]
+            intent = self.intent_of(self.sessions[session_id])
+            assert intent is not None, f"{session_id} has no payment to refund"
             charge = self.charges[intent["latest_charge"]]
             left = charge["amount"] - charge["amount_refunded"]
             if left <= 0:
@@ -322,10 +336,33 @@ class EmulatorState:
             charge["amount_refunded"] += refunded
             charge["refunded"] = charge["amount_refunded"] == charge["amount"]
             refund = objects.refund(charge, refunded, self.next_created())
-            charge["refunds"]["data"].insert(0, refund)
+            self.refunds[refund["id"]] = refund
             sent = self.emit("charge.refunded", charge)
         sent.wait(self.delivery_wait_seconds)
         return charge
+
+    def intent_of(self, session: Json) -> Json | None:
+        """The PaymentIntent that pays ``session``: its own, or (subscription mode) the one
+        on its invoice."""
+        with self.lock:
+            if session["payment_intent"]:
+                return self.payment_intents[session["payment_intent"]]
+            for payment in self.invoice_payments.values():
+                if payment["invoice"] == session["invoice"]:
+                    return self.payment_intents[payment["payment"]["payment_intent"]]
+            return None
+
+    def refunds_of(self, charge_id: str) -> list[Json]:
+        """The charge's refunds, newest first."""
+        with self.lock:
+            found = [r for r in self.refunds.values() if r["charge"] == charge_id]
+            return sorted(found, key=lambda r: (-int(r["created"]), r["id"]))
+
+    def payments_of(self, invoice_id: str) -> list[Json]:
+        """The invoice's payments, newest first."""
+        with self.lock:
+            found = [p for p in self.invoice_payments.values() if p["invoice"] == invoice_id]
+            return sorted(found, key=lambda p: (-int(p["created"]), p["id"]))
 
     # --- webhooks ------------------------------------------------------------------------
 
@@ -403,8 +440,28 @@ class EmulatorState:
             ],
         }
 
+    def _bill_subscription(self, session: Json) -> None:
+        """Move the payment Checkout started onto the subscription's first invoice."""
+        subscription = objects.new_id("sub_")
+        invoice = objects.invoice(
+            session, session["created"], self.public_url, subscription=subscription
+        )
+        self.invoices[invoice["id"]] = invoice
+        session.update(subscription=subscription, invoice=invoice["id"])
+        intent_id = session["payment_intent"]
+        if intent_id is None:
+            return  # nothing to pay (a trial, a free plan)
+        session["payment_intent"] = None
+        intent = self.payment_intents[intent_id]
+        payment = objects.invoice_payment(invoice, intent, session["created"])
+        self.invoice_payments[payment["id"]] = payment
+
     def _invoice_paid(self, session: Json) -> None:
         invoice = self.invoices.get(session["invoice"] or "")
         if invoice is not None:
+            paid_at = self.next_created()
             invoice.update(status="paid", amount_paid=invoice["total"], amount_remaining=0)
-            invoice["status_transitions"]["paid_at"] = self.next_created()
+            invoice["status_transitions"]["paid_at"] = paid_at
+            for payment in self.payments_of(invoice["id"]):
+                payment.update(status="paid", amount_paid=payment["amount_requested"])
+                payment["status_transitions"]["paid_at"] = paid_at
