@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 
+from tests.support.deliveries import fulfil
 from tests.support.stripe_fixtures import fixture, subscription_sign_up
 from tests.test_webhooks import post, sign
 
 ALICE = "alice@example.com"
-BUCKET = "portal-test-files"
 
 
 def test_a_subscription_order_shows_the_receipt_of_its_invoice_payment(
@@ -31,9 +31,9 @@ def test_a_subscription_order_shows_the_receipt_of_its_invoice_payment(
 
 def test_a_fully_refunded_subscription_order_gives_no_files(client, logged_in, stripe_api, s3):
     session, payment = subscription_sign_up(ALICE, reference="SUB-GONE", refunded=980)
+    fulfil(s3, session, "result.zip")
     stripe_api.add(session)
     stripe_api.add_invoice_payment(payment)
-    s3.put_object(Bucket=BUCKET, Key="SUB-GONE/result.zip", Body=b"x")
     assert "Refunded" in client.get("/orders?status=refunded").get_data(as_text=True)
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
     assert "no longer available" in html and "/files/result.zip" not in html
@@ -45,9 +45,9 @@ def test_a_partly_refunded_subscription_order_shows_the_dated_refund_and_keeps_i
 ):
     session, payment = subscription_sign_up(ALICE, reference="SUB-PART", refunded=300)
     payment["_intent"]["latest_charge"]["_refunds"][0]["created"] = 1_767_300_000
+    fulfil(s3, session, "result.zip")
     stripe_api.add(session)
     stripe_api.add_invoice_payment(payment)
-    s3.put_object(Bucket=BUCKET, Key="SUB-PART/result.zip", Body=b"x")
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
     timeline = html.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
     assert "Refunded</strong> ¥300" in timeline and "2026" in timeline

@@ -203,7 +203,8 @@ def seed_orders(emulator: EmulatorState, s3: Any, order_id_key: bytes, link_id: 
     emulator.add_order(
         hanako,
         created=now - 30 * 3600,
-        client_reference_id="JP-SUB-01",
+        client_reference_id=sign("JP-SUB-01", link_id, hanako, order_id_key),
+        payment_link=link_id,
         items=[("Photo club (monthly)", 980, 1)],
         customer=hanako_customer,
         mode="subscription",
