@@ -43,7 +43,7 @@ lint: $(BIN)/.installed $(COMPILED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The Debian packages the tests use (redis-server, chromium, fonts-noto-cjk, npm):
+# The Debian packages the tests use (redis-server, chromium, fonts-noto-cjk, npm, nginx):
 # installed with apt as root or with sudo, else one line says what to run.
 system-packages:
 	@tests/system-packages

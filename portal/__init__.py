@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _register_blueprints(app)
     rate_limits.install(app, settings)
     errors.register(app)
-    security.install(app, https=settings.https)
+    security.install(app, public_url=settings.public_url)
     audit.install(app)
     logging.getLogger("portal").setLevel(logging.INFO)
     return app

@@ -1,17 +1,29 @@
-"""Response headers and cookie policy applied to every response."""
+"""Response headers, cookie policy, and where forms may be posted from."""
 
 from __future__ import annotations
 
-from flask import Flask, request
+import logging
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
+
+log = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+#: Same-origin navigations keep their Referer (some CSRF checks need it); nothing leaves
+#: the site, so no page address (nor a presigned download URL) reaches another origin.
+REFERRER_POLICY = "same-origin"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def install(app: Flask, *, https: bool) -> None:
-    """Harden cookies and add the security headers every page needs."""
+def install(app: Flask, *, public_url: str) -> None:
+    """Harden cookies, add the security headers every page needs, and accept a form only
+    from the portal's own origin."""
+    https = public_url.startswith("https://")
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -21,15 +33,25 @@ def install(app: Flask, *, https: bool) -> None:
         SESSION_COOKIE_PATH="/",
         SESSION_COOKIE_DOMAIN=None,
         REMEMBER_COOKIE_SECURE=https,
+        # Flask-WTF's https check wants a Referer from https://<Host>/: it fails when a
+        # browser sends none and depends on the proxy's Host. The origin check below
+        # replaces it, against PORTAL_PUBLIC_URL.
+        WTF_CSRF_SSL_STRICT=False,
     )
+    app.extensions["portal.origin"] = origin_of(public_url)
+
+    @app.before_request
+    def forms_come_from_this_site() -> None:
+        # Runs after Flask-WTF's token check, which marks the requests it protects.
+        if g.get("csrf_valid"):
+            _check_origin(https=https)
 
     @app.after_request
     def add_headers(response: Response) -> Response:
         headers = response.headers
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         headers.setdefault("X-Content-Type-Options", "nosniff")
-        # Presigned download URLs carry their signature in the query: never leak it.
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Referrer-Policy", REFERRER_POLICY)
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
         if https:
@@ -38,3 +60,37 @@ def install(app: Flask, *, https: bool) -> None:
         if not request.path.startswith("/static/"):
             headers["Cache-Control"] = "no-store"
         return response
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` as a browser sends it in ``Origin`` (default port left out)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown = "" if port in (None, _DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{host}{shown}"
+
+
+def _check_origin(*, https: bool) -> None:
+    """Refuse a form posted from another origin (CSRF), by ``Origin`` or else ``Referer``.
+
+    Browsers send ``Origin`` with every form POST, and with our referrer policy also a
+    same-origin ``Referer``. Over https a form with neither is refused, as Flask-WTF did;
+    over plain http (development) a client that sends neither is let through.
+    """
+    ours = current_app.extensions["portal.origin"]
+    sent = request.headers.get("Origin")
+    if sent is None and request.referrer:
+        sent = origin_of(request.referrer) or "unreadable Referer"
+    if sent is None:
+        if https:
+            raise CSRFError("The form came without an Origin or Referer.")
+        return
+    if sent.lower() != ours:
+        log.warning("form refused: posted from %r, not from PORTAL_PUBLIC_URL %r", sent[:100], ours)
+        raise CSRFError("The form was posted from another site.")

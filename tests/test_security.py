@@ -14,7 +14,7 @@ def test_every_response_carries_the_security_headers(client):
         "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     )
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
@@ -92,3 +92,25 @@ def test_trusted_proxy_headers_are_honoured_only_when_configured(settings, s3, s
     proxied = create_app(with_settings(settings, trusted_proxies=1))
     proxied.add_url_rule("/whoami", view_func=whoami)
     assert proxied.test_client().get("/whoami", headers=headers).data == b"https://shop.example.jp/"
+
+
+def _logout(client, **headers: str):  # type: ignore[no-untyped-def]
+    page = client.get("/orders").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return client.post("/logout", data={"csrf_token": token}, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "http://evil.example"}, {"Origin": "null"}, {"Referer": "http://evil.example/"}],
+)
+def test_a_form_posted_from_another_site_is_refused(client, logged_in, stripe_api, headers):
+    assert _logout(client, **headers).status_code == 400
+    assert client.get("/orders").status_code == 200  # still logged in
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Origin": "http://localhost"}, {"Referer": "http://localhost/orders"}, {}]
+)
+def test_a_form_from_the_portals_own_pages_goes_through(client, logged_in, stripe_api, headers):
+    assert _logout(client, **headers).status_code == 302

@@ -51,7 +51,10 @@ CUSTOMERS = (
 class DemoStack:
     """Where each part of a running demo listens."""
 
+    #: Where a browser opens the portal (the TLS proxy's address when there is one).
     portal_url: str
+    #: Where the portal itself listens (plain http on loopback).
+    portal_address: str
     stripe_url: str
     oidc_url: str
     s3_url: str
@@ -61,12 +64,20 @@ class DemoStack:
 
 
 @contextmanager
-def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[DemoStack]:
-    """Start every part; stop them all when the block ends."""
+def demo_stack(
+    port: int = 0, *, fulfilment_delay: float = 3.0, public_url: str | None = None
+) -> Iterator[DemoStack]:
+    """Start every part; stop them all when the block ends.
+
+    With ``public_url`` the portal is set up as behind one TLS-terminating proxy at that
+    address (``PORTAL_TRUSTED_PROXIES=1``), which the caller runs; Stripe's webhooks still
+    reach the portal directly.
+    """
     webhook_secret = "whsec_" + secrets.token_hex(16)
     order_id_key = secrets.token_urlsafe(48)
     portal_port = port or free_port()
-    portal_url = f"http://{HOST}:{portal_port}"
+    direct_url = f"http://{HOST}:{portal_port}"
+    portal_url = public_url or direct_url
     with ExitStack() as stack:
         s3_url, s3 = _start_s3(stack)
         oidc_url = stack.enter_context(run_in_thread(_oidc_provider(), host=HOST)).url
@@ -87,7 +98,7 @@ def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[Demo
             emulator,
             api_key=API_KEY,
             webhook_targets=[
-                (f"{portal_url}/webhooks/stripe", webhook_secret),
+                (f"{direct_url}/webhooks/stripe", webhook_secret),
                 (f"{worker_url}/events", webhook_secret),
             ],
             public_url=stripe_url,
@@ -111,11 +122,13 @@ def demo_stack(port: int = 0, *, fulfilment_delay: float = 3.0) -> Iterator[Demo
                 "PORTAL_CACHE_TTL_SECONDS": "5",
                 "PORTAL_ORDER_ID_KEY": order_id_key,
                 "PORTAL_PAYMENT_LINKS": f"restoration={link_url}",
+                "PORTAL_TRUSTED_PROXIES": "1" if public_url else "0",
             }
         )
         stack.enter_context(run_in_thread(create_app(settings), host=HOST, port=portal_port))
         yield DemoStack(
             portal_url=portal_url,
+            portal_address=f"{HOST}:{portal_port}",
             stripe_url=stripe_url,
             oidc_url=oidc_url,
             s3_url=s3_url,

@@ -105,14 +105,21 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx.close()
 
 
-def english_context(browser: Browser, *, bypass_csp: bool = False) -> BrowserContext:
+def english_context(
+    browser: Browser, *, bypass_csp: bool = False, test_certificate: bool = False
+) -> BrowserContext:
     """A new profile that asks for English pages and reaches nothing but loopback.
 
     ``bypass_csp`` lets a test inject a script (axe-core) past the portal's
     ``default-src 'self'``; journeys keep the policy a customer's browser enforces.
+    ``test_certificate`` accepts the TLS proxy's certificate, made for the test run.
     """
     ctx = browser.new_context(
-        locale="en-US", viewport=DESKTOP, accept_downloads=True, bypass_csp=bypass_csp
+        locale="en-US",
+        viewport=DESKTOP,
+        accept_downloads=True,
+        bypass_csp=bypass_csp,
+        ignore_https_errors=test_certificate,
     )
     ctx.set_default_timeout(10_000)
     # The provider's page links a CDN stylesheet this network cannot reach: such requests
