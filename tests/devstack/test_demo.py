@@ -207,6 +207,9 @@ def _buy_through_the_portal(stack: DemoStack, email: str) -> tuple[requests.Sess
     assert re.fullmatch(rf"{stack.portal_url}/orders/cs_test_\w+", landed.url)
     assert "Thank you for your order" in landed.text
     _wait_for(lambda: (p := browser.get(landed.url, timeout=10)) and "result.txt" in p.text)
+    # The worker notes the key just after S3 has it: wait for that too.
+    folder = f"orders/{order_id_of(hidden['client_reference_id'])}/"
+    _wait_for(lambda: any(key.startswith(folder) for key in stack.worker.written))
     return browser, landed.url, hidden["client_reference_id"]
 
 
