@@ -6,13 +6,11 @@ import logging
 import re
 from pathlib import Path
 
-from authlib.integrations.flask_client import OAuth
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import audit, errors, i18n, rate_limits, security, sessions
+from portal import audit, auth, errors, i18n, rate_limits, security, sessions
 from portal.auth.customer import load_customer
-from portal.auth.oidc import OidcLogin
 from portal.deliverables import Deliverables
 from portal.deliverables import make_client as make_s3_client
 from portal.eventbridge import EventForwarder
@@ -74,7 +72,7 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = ""
     login_manager.session_protection = None  # sessions are already bound by OIDC login
-    app.extensions["portal.oidc"] = OidcLogin(OAuth(app), settings)
+    auth.install(app, settings)
 
 
 def _init_services(app: Flask, settings: Settings) -> None:

@@ -1,8 +1,7 @@
 """Flask extensions, created once here and bound to the app in the factory.
 
-authlib's ``OAuth`` registry is not here: it caches each registered client with its
-settings, so every app (and every test app) gets its own, made in the factory. It is made
-without ``cache=``, so the login state stays bound to the browser's session.
+The OpenID provider is not here: each app gets its own ``portal.auth.oidc.OidcLogin``
+(with its own discovery cache), made in the factory by ``portal.auth.install``.
 """
 
 from flask_login import LoginManager

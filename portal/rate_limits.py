@@ -11,18 +11,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from limits import parse
 
+from portal.auth.pending import current_logins
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Starting a login and coming back from the provider, per IP.
-LOGIN = "20 per minute"
+#: Starting a login and coming back from the provider, per browser (the pending-login
+#: cookie's id) ...
+LOGIN_PER_BROWSER = "20 per minute"
+#: ... and per IP, much higher: a carrier's NAT or an office puts many customers behind
+#: one address. A callback that is not a login this browser started counts against nothing.
+LOGIN_PER_IP = "600 per minute"
+#: Logins completed for one account at the provider.
+LOGIN_PER_ACCOUNT = "10 per minute"
 #: Order pages, exports and the billing portal: per logged-in customer, and per IP.
 PAGES_PER_USER = "120 per minute"
 PAGES_PER_IP = "300 per minute"
@@ -49,6 +56,16 @@ def user_key() -> str:
     return f"ip:{get_remote_address()}"
 
 
+def login_browser_key() -> str:
+    """The browser, as its pending-login cookie names it."""
+    return f"browser:{current_logins().browser}"
+
+
+def _not_a_login_in_flight() -> bool:
+    pending, _ = current_logins().take(request.values.get("state"))
+    return pending is None
+
+
 def install(app: Flask, settings: Settings) -> Limiter:
     """Wrap the app's views in their limits. Call after the blueprints are registered."""
     url = settings.cache_url or ""
@@ -64,14 +81,15 @@ def install(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(key_func=get_remote_address, app=app, strategy="fixed-window")
     views: dict[str, Any] = app.view_functions
 
-    def limit(endpoint: str, *limits: tuple[str, Any]) -> None:
+    def limit(endpoint: str, *limits: tuple[str, Any], exempt_when: Any = None) -> None:
         view = views[endpoint]
         for value, key in limits:
-            view = limiter.limit(value, key_func=key)(view)
+            view = limiter.limit(value, key_func=key, exempt_when=exempt_when)(view)
         views[endpoint] = view
 
-    for endpoint in ("auth.login", "auth.callback"):
-        limit(endpoint, (LOGIN, get_remote_address))
+    login_limits = ((LOGIN_PER_BROWSER, login_browser_key), (LOGIN_PER_IP, get_remote_address))
+    limit("auth.login", *login_limits)
+    limit("auth.callback", *login_limits, exempt_when=_not_a_login_in_flight)
     for endpoint in _PAGES:
         limit(endpoint, (PAGES_PER_USER, user_key), (PAGES_PER_IP, get_remote_address))
     limit("orders.download", (DOWNLOADS_PER_USER, user_key), (PAGES_PER_IP, get_remote_address))
@@ -82,19 +100,29 @@ def install(app: Flask, settings: Settings) -> Limiter:
     return limiter
 
 
+def account_over_limit(sub: str) -> bool:
+    """Count a login completed for ``sub``; ``True`` once that account is over its limit."""
+    return not _hit(_LOGIN_PER_ACCOUNT, "login-account", sub)
+
+
 def webhook_refused() -> bool:
     """Count a webhook that failed verification; ``True`` once this IP is over its limit.
 
     Called only after the signature check failed, so a flood of forged requests is
     turned away (429) without ever slowing Stripe's own deliveries.
     """
+    return not _hit(_WEBHOOK_FAILURES, "webhook-refused", get_remote_address())
+
+
+def _hit(limit: Any, *identifiers: str) -> bool:
+    """Count one hit; ``False`` when over the limit (``True`` if the store is down)."""
     limiter: Limiter = current_app.extensions["portal.limiter"]
     try:
-        allowed = limiter.limiter.hit(_WEBHOOK_FAILURES, "webhook-refused", get_remote_address())
+        return bool(limiter.limiter.hit(limit, *identifiers))
     except Exception as exc:
         log.warning("rate limit store unavailable (%s)", type(exc).__name__)
-        return False
-    return not allowed
+        return True
 
 
 _WEBHOOK_FAILURES = parse(WEBHOOK_FAILURES)
+_LOGIN_PER_ACCOUNT = parse(LOGIN_PER_ACCOUNT)

@@ -13,12 +13,24 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-#: Signing algorithms a shop may allow for ID tokens. ``none`` and the HMAC family are
-#: deliberately absent: ``none`` is no signature, and HS* would make the client secret a
-#: signing key an attacker who learns it could use.
+#: Signing algorithms a shop may allow for ID tokens. ``none`` is absent (no signature),
+#: and so is the HMAC family but HS256: LINE Login signs web logins with it, keyed with the
+#: channel secret, which the portal accepts only when the shop lists it (see README).
 KNOWN_ID_TOKEN_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+    {
+        *("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
+        *("ES256", "ES384", "ES512", "EdDSA", "HS256"),
+    }
 )
+
+#: ``PORTAL_OIDC_EMAIL_TRUST``: what the portal accepts as proof that an email is verified.
+EMAIL_TRUST = ("email_verified", "xms_edov", "provider")
+
+#: ``PORTAL_OIDC_TOKEN_AUTH_METHOD``: how the client secret reaches the token endpoint.
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+#: Entra ID's issuers that stand for many tenants: ``xms_edov`` proves nothing there.
+_MULTI_TENANT = re.compile(r"/(common|organizations|consumers)(/|$)|\{tenantid\}", re.I)
 
 
 #: The languages the portal has message catalogs for.
@@ -56,6 +68,39 @@ def base_url(raw: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError("must not have a query or fragment")
     return raw.rstrip("/")
+
+
+def issuer(raw: str) -> str:
+    """An issuer exactly as the provider writes it: a trailing ``/`` is part of it."""
+    base_url(raw)
+    return raw
+
+
+def single_tenant_issuer(value: str) -> bool:
+    return not _MULTI_TENANT.search(value)
+
+
+def email_trust(raw: str) -> str:
+    if raw not in EMAIL_TRUST:
+        raise ValueError(f"must be one of {', '.join(EMAIL_TRUST)}")
+    return raw
+
+
+def token_auth_method(raw: str) -> str:
+    if raw not in TOKEN_AUTH_METHODS:
+        raise ValueError(f"must be one of {', '.join(TOKEN_AUTH_METHODS)}")
+    return raw
+
+
+def logout_url(raw: str) -> str:
+    fields = {f for _, f, _, _ in string.Formatter().parse(raw) if f is not None}
+    if not fields <= {"client_id", "return_url"}:
+        raise ValueError("may only use the placeholders {client_id} and {return_url}")
+    example = raw.format(client_id="x", return_url="x")
+    parts = urlsplit(example)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise ValueError("must be an absolute http:// or https:// URL without a fragment")
+    return raw
 
 
 def stripe_key(raw: str) -> str:

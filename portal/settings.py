@@ -44,6 +44,14 @@ class Settings:
     stripe_api_base: str | None = None
     oidc_scopes: str = "openid email profile"
     oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    #: What besides ``email_verified`` proves an email is the customer's (see README).
+    oidc_email_trust: str = "email_verified"
+    #: How the portal authenticates at the token endpoint.
+    oidc_token_auth_method: str = "client_secret_basic"  # noqa: S105 (a method's name)
+    #: Clock difference tolerated between the provider and us, in seconds.
+    oidc_leeway_seconds: int = 60
+    #: The provider's logout URL with ``{client_id}`` and ``{return_url}`` placeholders.
+    oidc_logout_url: str | None = None
     s3_endpoint_url: str | None = None
     s3_prefix: str = "orders/{order_id}/"
     download_ttl_seconds: int = 300
@@ -84,13 +92,23 @@ class Settings:
                 "PORTAL_STRIPE_WEBHOOK_SECRET", v.webhook_secrets
             ),
             stripe_api_base=reader.optional("PORTAL_STRIPE_API_BASE", v.base_url, None),
-            oidc_issuer=reader.required("PORTAL_OIDC_ISSUER", v.base_url),
+            oidc_issuer=reader.required("PORTAL_OIDC_ISSUER", v.issuer),
             oidc_client_id=reader.required("PORTAL_OIDC_CLIENT_ID", v.non_blank),
             oidc_client_secret=reader.required("PORTAL_OIDC_CLIENT_SECRET", v.non_blank),
             oidc_scopes=reader.optional("PORTAL_OIDC_SCOPES", v.scopes, "openid email profile"),
             oidc_algorithms=reader.optional(
                 "PORTAL_OIDC_ALGORITHMS", v.algorithms, ("RS256", "ES256")
             ),
+            oidc_email_trust=reader.optional(
+                "PORTAL_OIDC_EMAIL_TRUST", v.email_trust, "email_verified"
+            ),
+            oidc_token_auth_method=reader.optional(
+                "PORTAL_OIDC_TOKEN_AUTH_METHOD", v.token_auth_method, "client_secret_basic"
+            ),
+            oidc_leeway_seconds=reader.optional(
+                "PORTAL_OIDC_LEEWAY_SECONDS", v.int_between(0, 300), 60
+            ),
+            oidc_logout_url=reader.optional("PORTAL_OIDC_LOGOUT_URL", v.logout_url, None),
             s3_bucket=reader.required("PORTAL_S3_BUCKET", v.bucket),
             s3_endpoint_url=reader.optional("PORTAL_S3_ENDPOINT_URL", v.base_url, None),
             s3_prefix=reader.optional("PORTAL_S3_PREFIX", v.prefix_template, "orders/{order_id}/"),
@@ -146,6 +164,12 @@ class Settings:
                 "PORTAL_S3_PREFIX",
                 "must begin with a fixed folder (such as orders/{order_id}/) while "
                 "PORTAL_UNSIGNED_ORDER_IDS is set, so no OrderID can name another folder",
+            )
+        if self.oidc_email_trust == "xms_edov" and not v.single_tenant_issuer(self.oidc_issuer):
+            raise SettingsError(
+                "PORTAL_OIDC_EMAIL_TRUST",
+                "xms_edov needs a single-tenant PORTAL_OIDC_ISSUER "
+                "(https://login.microsoftonline.com/<tenant id>/v2.0)",
             )
         if self.order_id_key is not None and self.order_id_key == self.secret_key.encode():
             raise SettingsError("PORTAL_ORDER_ID_KEY", "must differ from PORTAL_SECRET_KEY")

@@ -92,10 +92,10 @@ class AuthActions:
 
     def __init__(self, client: FlaskClient, idp_url: str) -> None:
         self._client = client
-        self._idp_url = idp_url
+        self.idp_url = idp_url
 
     def set_user(self, sub: str, **claims: object) -> None:
-        response = requests.put(f"{self._idp_url}/users/{sub}", json=claims, timeout=5)
+        response = requests.put(f"{self.idp_url}/users/{sub}", json=claims, timeout=5)
         response.raise_for_status()
 
     def start(self, next_path: str | None = None) -> str:

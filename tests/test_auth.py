@@ -8,8 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from portal import create_app
+from portal.auth.id_token import TokenRules, check_id_token_claims
 from portal.auth.next_url import safe_next
-from portal.auth.oidc import LoginRefused, check_id_token_claims
+from portal.auth.refusals import LoginRefused
 from tests.conftest import with_settings
 
 
@@ -32,8 +33,8 @@ def test_verified_email_logs_in_and_lands_on_orders(client, auth, stripe_api):
     assert "alice@example.com" in client.get("/orders").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("verified", [False, None, "false", "true", 1])
-def test_login_is_refused_unless_email_verified_is_the_boolean_true(
+@pytest.mark.parametrize("verified", [False, None, "false", "True", "yes", 1])
+def test_login_is_refused_unless_email_verified_is_true_or_the_string_true(
     client, auth, stripe_api, verified
 ):
     response = auth.login("eve@example.com", verified=verified)
@@ -83,9 +84,13 @@ def test_a_replayed_callback_is_refused(client, auth):
     assert client.get(callback).status_code == 400
 
 
+def test_cognito_style_string_true_is_accepted(client, auth, stripe_api):
+    assert auth.login("alice@example.com", verified="true").status_code == 302
+
+
 def test_provider_error_answer_is_a_clear_page(client, auth):
-    auth.start()
-    response = client.get("/auth/callback?error=access_denied&state=whatever")
+    state = parse_qs(urlsplit(auth.start()).query)["state"][0]
+    response = client.get(f"/auth/callback?error=access_denied&state={state}")
     assert response.status_code == 400
     assert "did not complete" in response.get_data(as_text=True)
 
@@ -189,8 +194,9 @@ def _claims(**changes: object) -> dict:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def _check(claims: dict) -> None:
-    check_id_token_claims(claims, issuer=ISSUER, client_id=CLIENT, nonce=NONCE, now=NOW)
+def _check(claims: dict, leeway: int = 60) -> None:
+    rules = TokenRules(ISSUER, CLIENT, "secret", ("RS256",), leeway)
+    check_id_token_claims(claims, rules, nonce=NONCE, now=NOW)
 
 
 def test_good_claims_pass():
@@ -212,9 +218,11 @@ def test_good_claims_pass():
         {"sub": ""},
         {"iat": None},
         {"exp": None},
-        {"exp": NOW - 31},
+        {"exp": NOW - 61},
         {"exp": True},
-        {"iat": NOW + 120},
+        {"iat": NOW + 61},
+        {"iat": True},
+        {"nbf": NOW + 61},
         {"nonce": None},
         {"nonce": "different"},
     ],
@@ -224,5 +232,38 @@ def test_claims_that_break_a_rule_are_refused(changes):
         _check(_claims(**changes))
 
 
-def test_expiry_within_30_seconds_of_leeway_is_accepted():
-    _check(_claims(exp=NOW - 29))
+def test_clock_differences_within_the_leeway_are_accepted():
+    _check(_claims(exp=NOW - 59, iat=NOW + 59, nbf=NOW + 59))
+
+
+def test_the_leeway_is_a_setting():
+    _check(_claims(iat=NOW + 90), leeway=120)
+    with pytest.raises(LoginRefused, match="90 s in the future"):
+        _check(_claims(iat=NOW + 90), leeway=60)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"oidc_email_trust": "provider"}, "PORTAL_OIDC_EMAIL_TRUST=provider"),
+        ({"oidc_algorithms": ("RS256", "HS256")}, "PORTAL_OIDC_ALGORITHMS allows HS256"),
+    ],
+)
+def test_start_up_warns_when_a_relaxed_login_setting_is_on(
+    settings, s3, stripe_api, caplog, changes, named
+):
+    create_app(with_settings(settings, **changes))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(named in message for message in warnings)
+
+
+def test_strict_settings_start_without_warnings(settings, s3, stripe_api, caplog):
+    create_app(settings)
+    assert not [r for r in caplog.records if r.name.startswith("portal.auth")]
+
+
+def test_refused_login_offers_a_retry_that_keeps_the_destination(client, auth, stripe_api):
+    response = auth.login("eve@example.com", verified=False, next_path="/orders/cs_test_1")
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert 'href="/auth/login?next=/orders/cs_test_1"' in page

@@ -56,7 +56,7 @@ def test_json_clients_get_a_json_error(client):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/orders"), ("PUT", "/"), ("DELETE", "/healthz"), ("POST", "/auth/callback")],
+    [("POST", "/orders"), ("PUT", "/"), ("DELETE", "/healthz"), ("PUT", "/auth/callback")],
 )
 def test_wrong_methods_are_405_pages(client, method, path):
     assert client.open(path, method=method).status_code == 405

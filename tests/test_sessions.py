@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from portal import create_app
 from tests.conftest import AuthActions, with_settings
@@ -29,10 +30,9 @@ def test_the_browser_holds_only_a_random_session_id(client, auth, stripe_api):
 
 
 def test_login_issues_a_new_session_id_and_csrf_token(client, auth, stripe_api):
-    client.get("/auth/login")  # an anonymous session exists (login state)
-    before = client.get_cookie("portal").value
     with client.session_transaction() as session:
         session["csrf_token"] = "planted-token"
+    before = client.get_cookie("portal").value
     auth.login("alice@example.com")
     assert client.get_cookie("portal").value != before
     with client.session_transaction() as session:
@@ -87,3 +87,53 @@ def test_a_webhook_leaves_the_callers_session_alone(client, auth, stripe_api):
     assert "Set-Cookie" not in response.headers
     assert client.get_cookie("portal").value == cookie
     assert client.get("/orders").status_code == 200
+
+
+def _stored_sessions(app) -> set[str]:  # type: ignore[no-untyped-def]
+    return {p.name for p in (Path(app.instance_path) / "sessions").iterdir()}
+
+
+def test_anonymous_visitors_and_started_logins_store_no_session(app, client):
+    """F11: a flood of anonymous logins cannot evict logged-in customers' sessions."""
+    before = _stored_sessions(app)
+    for _ in range(5):
+        assert client.get("/").status_code == 200
+        assert client.get("/auth/login").status_code == 302
+    assert client.get("/auth/callback?code=x&state=y").status_code == 400
+    assert _stored_sessions(app) == before
+    assert client.get_cookie("portal") is None
+
+
+def test_a_callback_without_a_login_in_flight_leaves_the_session_alone(
+    client, logged_in, stripe_api
+):
+    """F10: a cross-site link to the callback cannot log a customer out."""
+    response = client.get("/auth/callback?code=x&state=forged")
+    assert response.status_code == 400
+    assert client.get("/orders").status_code == 200
+
+
+def test_a_refused_login_leaves_the_current_session_alone(client, auth, stripe_api):
+    auth.set_user("sub-alice", email="alice@example.com", email_verified=True)
+    auth.set_user("sub-eve", email="eve@example.com", email_verified=False)
+    first_tab, second_tab = auth.start(), auth.start()
+    assert client.get(auth.authorize(first_tab, "sub-alice")).status_code == 302
+    assert client.get(auth.authorize(second_tab, "sub-eve")).status_code == 403
+    assert "alice@example.com" in client.get("/orders").get_data(as_text=True)
+
+
+def test_logins_in_flight_live_in_an_encrypted_cookie(client, auth):
+    auth.start("/orders/cs_test_secret_destination")
+    cookie = client.get_cookie("portal-login")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+    assert "cs_test_secret_destination" not in cookie.value
+
+
+def test_a_tampered_login_cookie_is_a_login_that_expired(client, auth):
+    auth.set_user("sub-a", email="a@example.com", email_verified=True)
+    callback = auth.authorize(auth.start(), "sub-a")
+    value = client.get_cookie("portal-login").value
+    client.set_cookie("portal-login", value[:-4] + "AAAA")
+    response = client.get(callback)
+    assert response.status_code == 400
+    assert "expired" in response.get_data(as_text=True)

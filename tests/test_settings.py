@@ -46,6 +46,55 @@ def test_good_settings_load_with_defaults():
     assert settings.stripe_api_base is None
 
 
+def test_oidc_defaults_are_strict():
+    settings = Settings.from_env(GOOD)
+    assert settings.oidc_email_trust == "email_verified"
+    assert settings.oidc_token_auth_method == "client_secret_basic"
+    assert settings.oidc_leeway_seconds == 60
+    assert settings.oidc_logout_url is None
+
+
+def test_the_issuer_is_kept_exactly_with_its_trailing_slash():
+    env = {**GOOD, "PORTAL_OIDC_ISSUER": "https://shop.jp.auth0.com/"}
+    assert Settings.from_env(env).oidc_issuer == "https://shop.jp.auth0.com/"
+
+
+def test_oidc_settings_for_line_and_cognito_are_accepted():
+    env = {
+        **GOOD,
+        "PORTAL_OIDC_ALGORITHMS": "HS256",
+        "PORTAL_OIDC_EMAIL_TRUST": "provider",
+        "PORTAL_OIDC_TOKEN_AUTH_METHOD": "client_secret_post",
+        "PORTAL_OIDC_LEEWAY_SECONDS": "120",
+        "PORTAL_OIDC_LOGOUT_URL": "https://shop.auth.ap-northeast-1.amazoncognito.com/logout"
+        "?client_id={client_id}&logout_uri={return_url}",
+    }
+    settings = Settings.from_env(env)
+    assert settings.oidc_algorithms == ("HS256",)
+    assert settings.oidc_token_auth_method == "client_secret_post"
+    assert settings.oidc_leeway_seconds == 120
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://login.microsoftonline.com/common/v2.0",
+        "https://login.microsoftonline.com/organizations/v2.0",
+        "https://login.microsoftonline.com/{tenantid}/v2.0",
+    ],
+)
+def test_xms_edov_needs_a_single_tenant_issuer(issuer):
+    env = {**GOOD, "PORTAL_OIDC_ISSUER": issuer, "PORTAL_OIDC_EMAIL_TRUST": "xms_edov"}
+    with pytest.raises(SettingsError, match=r"^PORTAL_OIDC_EMAIL_TRUST: xms_edov needs"):
+        Settings.from_env(env)
+
+
+def test_xms_edov_with_a_tenant_issuer_is_accepted():
+    tenant = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+    env = {**GOOD, "PORTAL_OIDC_ISSUER": tenant, "PORTAL_OIDC_EMAIL_TRUST": "xms_edov"}
+    assert Settings.from_env(env).oidc_email_trust == "xms_edov"
+
+
 def test_secrets_are_not_in_the_repr():
     text = repr(Settings.from_env(GOOD))
     assert "sk_test_abc123" not in text and "very-secret-value" not in text and "x" * 40 not in text
@@ -78,7 +127,13 @@ def test_each_required_setting_missing_is_named(name):
         ("PORTAL_OIDC_ISSUER", "idp.example.jp"),
         ("PORTAL_OIDC_SCOPES", "email profile"),
         ("PORTAL_OIDC_ALGORITHMS", "RS256 none"),
-        ("PORTAL_OIDC_ALGORITHMS", "HS256"),
+        ("PORTAL_OIDC_ALGORITHMS", "HS384"),
+        ("PORTAL_OIDC_EMAIL_TRUST", "anything"),
+        ("PORTAL_OIDC_TOKEN_AUTH_METHOD", "private_key_jwt"),
+        ("PORTAL_OIDC_LEEWAY_SECONDS", "301"),
+        ("PORTAL_OIDC_LEEWAY_SECONDS", "-1"),
+        ("PORTAL_OIDC_LOGOUT_URL", "https://x.example/logout?u={email}"),
+        ("PORTAL_OIDC_LOGOUT_URL", "logout?logout_uri={return_url}"),
         ("PORTAL_S3_BUCKET", "Not_A_Bucket"),
         ("PORTAL_S3_ENDPOINT_URL", "not a url"),
         ("PORTAL_S3_PREFIX", "orders/"),

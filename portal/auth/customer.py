@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, session
-from flask_login import UserMixin
+from flask_login import UserMixin, current_user, logout_user
 
+from portal import audit
 from portal.auth.oidc import Identity
 
 _KEY = "customer"
@@ -64,3 +65,13 @@ def load_customer(user_id: str) -> Customer | None:
     data["seen"] = now
     session.modified = True
     return Customer(sub=data["sub"], email=data["email"], logged_in_at=float(data["at"]))
+
+
+def end_session() -> str | None:
+    """Log the customer out of the portal; returns the ID token kept for logout's hint."""
+    id_token: str | None = session.get("id_token")
+    if current_user.is_authenticated:
+        audit.record("logout", who=audit.mask_email(current_user.email))
+    logout_user()
+    session.clear()
+    return id_token

@@ -1,44 +1,40 @@
-"""OpenID Connect login, with the relying-party checks authlib leaves to the application.
+"""OpenID Connect login: the authorization code flow with PKCE, and the checks each real
+provider needs.
 
-authlib runs the authorization code flow (state, nonce, PKCE S256) and the token call. It
-does not, by itself, insist that ``aud`` is ours when ``azp`` is, it trusts whatever
-algorithms the provider advertises (even ``none``), and it never looks at
-``email_verified``. So every ID token is verified again here, against the configured
-issuer, client id and algorithm allow-list, before anyone is logged in.
+authlib builds the authorization URL and talks to the token endpoint (with the client
+authentication the shop chose). Everything a relying party must check itself is done
+here or in the modules beside this one: the discovery document and keys
+(``discovery``), the ID token (``id_token``), the claims and the email evidence
+(``claims``), the logins in flight (``pending``). Each refusal is a
+:class:`~portal.auth.refusals.LoginRefused` whose detail names the exact cause for the
+operator's log.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
+import requests
 from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.flask_client import OAuth
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
-from requests import RequestException
-from werkzeug.wrappers import Response
+from authlib.integrations.requests_client import OAuth2Session
 
+from portal.auth.claims import merged, needs_userinfo, verified_email
+from portal.auth.discovery import TIMEOUT, ProviderMetadata
+from portal.auth.id_token import TokenRules, verify_id_token
+from portal.auth.pending import PendingLogin
+from portal.auth.refusals import LoginRefused, shown
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Largest clock difference tolerated between the provider and us.
-LEEWAY_SECONDS = 30
-
-
-class LoginRefused(Exception):
-    """The login must not go through; ``reason`` picks the page the customer sees."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+#: ``prompt`` that makes each provider ask who is logging in, after a logout that could
+#: not end the provider's session. Google documents no ``prompt=login``; its account
+#: chooser is the closest it offers.
+_REAUTH_PROMPTS = {"https://accounts.google.com": "select_account"}
 
 
 @dataclass(frozen=True)
@@ -51,171 +47,173 @@ class Identity:
 
 
 class OidcLogin:
-    """The shop's OpenID provider, as one authlib client plus our own ID-token checks."""
+    """The shop's OpenID provider: login, the checks it needs, and where logout ends."""
 
-    def __init__(self, oauth: OAuth, settings: Settings) -> None:
+    def __init__(self, settings: Settings, http: requests.Session | None = None) -> None:
         self._settings = settings
-        self._client = oauth.register(
-            "idp",
+        self.provider = ProviderMetadata(settings.oidc_issuer, http or requests.Session())
+        self._rules = TokenRules(
+            issuer=settings.oidc_issuer,
             client_id=settings.oidc_client_id,
             client_secret=settings.oidc_client_secret,
-            server_metadata_url=settings.oidc_issuer + "/.well-known/openid-configuration",
-            client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256"},
+            algorithms=settings.oidc_algorithms,
+            leeway=settings.oidc_leeway_seconds,
         )
 
-    def start(self, redirect_uri: str) -> tuple[Response, str]:
-        """Redirect to the provider; returns the response and the nonce to keep."""
-        self._checked_metadata()
-        nonce = secrets.token_urlsafe(24)
-        response = self._client.authorize_redirect(redirect_uri, nonce=nonce)
-        return response, nonce
+    def authorization_url(self, login: PendingLogin, redirect_uri: str) -> str:
+        """Where to send the browser to start ``login``."""
+        endpoint = self.provider.document()["authorization_endpoint"]
+        extra: dict[str, str] = {"nonce": login.nonce}
+        if login.reauth:
+            extra["prompt"] = _REAUTH_PROMPTS.get(self._settings.oidc_issuer, "login")
+        with self._session(redirect_uri) as client:
+            url, _ = client.create_authorization_url(
+                endpoint, state=login.state, code_verifier=login.verifier, **extra
+            )
+        return str(url)
 
-    def finish(self, nonce: str | None) -> Identity:
-        """Complete the callback: exchange the code, verify everything, return who it is.
+    def finish(
+        self, login: PendingLogin, response: Mapping[str, str], redirect_uri: str
+    ) -> Identity:
+        """Complete ``login`` from the provider's authorization ``response``.
 
         Raises :class:`LoginRefused` for anything short of a verified email.
         """
-        if not nonce:
-            raise LoginRefused("state", "no login in progress in this browser")
-        self._checked_metadata()
-        try:
-            token = self._client.authorize_access_token(
-                claims_options=self._claims_options(), leeway=LEEWAY_SECONDS
-            )
-        except (AuthlibBaseError, JoseError) as exc:
-            raise LoginRefused("provider", type(exc).__name__) from exc
-        except (RequestException, ValueError, KeyError) as exc:
-            raise LoginRefused("provider", type(exc).__name__) from exc
+        metadata = self.provider.document()
+        code = self._checked_code(response, metadata)
+        token = self._exchange(metadata, code, login, redirect_uri)
         raw = token.get("id_token")
         if not isinstance(raw, str):
-            raise LoginRefused("token", "no ID token in the token response")
-        claims = self._verified_claims(raw, nonce)
-        email, verified = _email_claims(claims)
-        if email is None or verified is None:
-            userinfo = self._userinfo(token)
-            if userinfo.get("sub") != claims["sub"]:
-                raise LoginRefused("token", "userinfo sub differs from the ID token's")
-            email, verified = _email_claims(userinfo)
-        if not email:
-            raise LoginRefused("email_missing", "the provider sent no email")
-        if verified is not True:
-            raise LoginRefused("email_unverified", "email_verified is not true")
-        return Identity(sub=claims["sub"], email=email.strip(), id_token=raw)
+            raise LoginRefused("token", "the token response has no id_token")
+        claims = verify_id_token(
+            raw, self._rules, lambda unknown: self.provider.keys(unknown_kid=unknown), login.nonce
+        )
+        trust = self._settings.oidc_email_trust
+        userinfo = None
+        if needs_userinfo(claims, trust) and metadata.get("userinfo_endpoint"):
+            userinfo = self._userinfo(str(metadata["userinfo_endpoint"]), token)
+        identity = merged(claims, userinfo)
+        return Identity(sub=claims["sub"], email=verified_email(identity, trust), id_token=raw)
 
-    def end_session_url(self, id_token: str | None, post_logout_redirect_uri: str) -> str | None:
-        """The provider's logout URL when it advertises one, else ``None``."""
+    def logout_url(self, id_token: str | None, return_url: str) -> str | None:
+        """Where logout continues to end the provider's session, or ``None`` if nowhere.
+
+        ``PORTAL_OIDC_LOGOUT_URL`` when set (Cognito, Auth0's ``/v2/logout``), else the
+        advertised ``end_session_endpoint``; ``None`` when neither exists (Google, LINE)
+        or discovery cannot be read.
+        """
+        template = self._settings.oidc_logout_url
+        if template:
+            return template.format(
+                client_id=quote(self._settings.oidc_client_id, safe=""),
+                return_url=quote(return_url, safe=""),
+            )
         try:
-            metadata = self._checked_metadata()
-        except LoginRefused:
+            endpoint = self.provider.document().get("end_session_endpoint")
+        except LoginRefused as refusal:
+            log.warning("logout: provider logout skipped, %s", refusal.detail)
             return None
-        endpoint = metadata.get("end_session_endpoint")
         if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
             return None
-        params = {"post_logout_redirect_uri": post_logout_redirect_uri}
-        params["client_id"] = self._settings.oidc_client_id
+        params = {
+            "post_logout_redirect_uri": return_url,
+            "client_id": self._settings.oidc_client_id,
+        }
         if id_token:
             params["id_token_hint"] = id_token
         separator = "&" if "?" in endpoint else "?"
         return endpoint + separator + urlencode(params)
 
-    def _checked_metadata(self) -> dict[str, Any]:
-        try:
-            metadata: dict[str, Any] = self._client.load_server_metadata()
-        except (RequestException, ValueError) as exc:
-            log.error("OpenID discovery failed for %s: %s", self._settings.oidc_issuer, exc)
-            raise LoginRefused("provider_down", "discovery failed") from exc
-        if metadata.get("issuer") != self._settings.oidc_issuer:
-            log.error(
-                "OpenID discovery issuer %r is not PORTAL_OIDC_ISSUER %r",
-                metadata.get("issuer"),
-                self._settings.oidc_issuer,
-            )
-            raise LoginRefused("provider", "discovery issuer mismatch")
-        # authlib verifies with whatever algorithms discovery advertises (even "none"):
-        # it gets our allow-list instead, whatever the provider says.
-        metadata["id_token_signing_alg_values_supported"] = list(self._settings.oidc_algorithms)
-        return metadata
-
-    def _claims_options(self) -> dict[str, Any]:
-        # Passed to authlib too, so its own check is as strict as ours.
-        return {
-            "iss": {"essential": True, "value": self._settings.oidc_issuer},
-            "aud": {"essential": True, "value": self._settings.oidc_client_id},
-            "sub": {"essential": True},
-        }
-
-    def _verified_claims(self, raw: str, nonce: str) -> dict[str, Any]:
-        algorithms = list(self._settings.oidc_algorithms)
-        try:
-            try:
-                token = jwt.decode(raw, self._key_set(force=False), algorithms=algorithms)
-            except InvalidKeyIdError:
-                # The provider rotated its key: fetch the JWKS once more.
-                token = jwt.decode(raw, self._key_set(force=True), algorithms=algorithms)
-        except (JoseError, ValueError) as exc:
-            raise LoginRefused("token", f"ID token rejected ({type(exc).__name__})") from exc
-        except RequestException as exc:
-            raise LoginRefused("provider_down", "JWKS could not be fetched") from exc
-        check_id_token_claims(
-            token.claims,
-            issuer=self._settings.oidc_issuer,
+    def _session(self, redirect_uri: str) -> OAuth2Session:
+        return OAuth2Session(
             client_id=self._settings.oidc_client_id,
-            nonce=nonce,
+            client_secret=self._settings.oidc_client_secret,
+            token_endpoint_auth_method=self._settings.oidc_token_auth_method,
+            scope=self._settings.oidc_scopes,
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
         )
-        return dict(token.claims)
 
-    def _key_set(self, *, force: bool) -> KeySet:
-        return KeySet.import_key_set(self._client.fetch_jwk_set(force=force))
+    def _checked_code(self, response: Mapping[str, str], metadata: dict[str, Any]) -> str:
+        """The code, once the response is an answer from our issuer (RFC 9207)."""
+        iss = response.get("iss")
+        if iss is not None and iss != self._settings.oidc_issuer:
+            raise LoginRefused(
+                "token",
+                f"authorization response iss {shown(iss)} is not PORTAL_OIDC_ISSUER "
+                f"{shown(self._settings.oidc_issuer)} (RFC 9207: possible mix-up attack)",
+            )
+        if iss is None and metadata.get("authorization_response_iss_parameter_supported"):
+            raise LoginRefused(
+                "token", "authorization response has no iss, though discovery promises one"
+            )
+        error = response.get("error")
+        if error:
+            description = response.get("error_description", "")
+            raise LoginRefused(
+                "provider",
+                f"provider answered error={shown(error, 60)} "
+                f"error_description={shown(description)}",
+            )
+        code = response.get("code")
+        if not code:
+            raise LoginRefused("provider", "authorization response has neither code nor error")
+        return code
 
-    def _userinfo(self, token: dict[str, Any]) -> dict[str, Any]:
+    def _exchange(
+        self, metadata: dict[str, Any], code: str, login: PendingLogin, redirect_uri: str
+    ) -> dict[str, Any]:
+        endpoint = metadata["token_endpoint"]
+        method = self._settings.oidc_token_auth_method
         try:
-            info = self._client.userinfo(token=token)
-        except (AuthlibBaseError, RequestException, ValueError) as exc:
-            raise LoginRefused("provider", "userinfo failed") from exc
-        return dict(info)
+            with self._session(redirect_uri) as client:
+                token = client.fetch_token(
+                    endpoint,
+                    grant_type="authorization_code",
+                    code=code,
+                    code_verifier=login.verifier,
+                    timeout=TIMEOUT,
+                )
+        except AuthlibBaseError as exc:
+            hint = ""
+            if exc.error == "invalid_client":
+                hint = f" (PORTAL_OIDC_TOKEN_AUTH_METHOD={method}: check it and the secret)"
+            raise LoginRefused(
+                "provider",
+                f"token endpoint answered error={shown(exc.error, 60)} "
+                f"error_description={shown(exc.description)}{hint}",
+            ) from exc
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else "?"
+            raise LoginRefused("provider_down", f"token endpoint answered HTTP {status}") from exc
+        except requests.RequestException as exc:
+            raise LoginRefused(
+                "provider_down", f"token endpoint unreachable ({type(exc).__name__})"
+            ) from exc
+        except ValueError as exc:
+            raise LoginRefused("provider", "token endpoint answer is not a JSON object") from exc
+        return dict(token)
 
-
-def check_id_token_claims(
-    claims: dict[str, Any],
-    *,
-    issuer: str,
-    client_id: str,
-    nonce: str,
-    now: float | None = None,
-) -> None:
-    """The OpenID Connect Core 3.1.3.7 checks, with every claim we rely on required."""
-    now = time.time() if now is None else now
-
-    def refuse(detail: str) -> LoginRefused:
-        return LoginRefused("token", detail)
-
-    if claims.get("iss") != issuer:
-        raise refuse("iss is not the configured issuer")
-    aud = claims.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
-    # Every audience must be ours: aud=[ours, someone else] is a token for someone else too.
-    if audiences != [client_id]:
-        raise refuse("aud is not exactly our client id")
-    if "azp" in claims and claims["azp"] != client_id:
-        raise refuse("azp is not our client id")
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise refuse("sub missing")
-    exp, iat = claims.get("exp"), claims.get("iat")
-    if not isinstance(exp, int | float) or not isinstance(iat, int | float):
-        raise refuse("exp or iat missing")
-    if isinstance(exp, bool) or isinstance(iat, bool):
-        raise refuse("exp or iat is not a number")
-    if exp < now - LEEWAY_SECONDS:
-        raise refuse("expired")
-    if iat > now + LEEWAY_SECONDS:
-        raise refuse("issued in the future")
-    token_nonce = claims.get("nonce")
-    if not isinstance(token_nonce, str) or not secrets.compare_digest(token_nonce, nonce):
-        raise refuse("nonce missing or different")
-
-
-def _email_claims(claims: dict[str, Any]) -> tuple[str | None, Any]:
-    email = claims.get("email")
-    email = email if isinstance(email, str) and email.strip() else None
-    return email, claims.get("email_verified")
+    def _userinfo(self, endpoint: str, token: dict[str, Any]) -> dict[str, Any]:
+        access_token = token.get("access_token")
+        if not isinstance(access_token, str):
+            raise LoginRefused("token", "no access token to call userinfo with")
+        try:
+            answer = self.provider.http.get(
+                endpoint, headers={"Authorization": f"Bearer {access_token}"}, timeout=TIMEOUT
+            )
+            answer.raise_for_status()
+            info = answer.json()
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else "?"
+            raise LoginRefused("provider", f"userinfo answered HTTP {status}") from exc
+        except requests.RequestException as exc:
+            raise LoginRefused(
+                "provider_down", f"userinfo unreachable ({type(exc).__name__})"
+            ) from exc
+        except ValueError as exc:
+            # A signed (JWT) userinfo answer is not something we asked for.
+            raise LoginRefused("provider", "userinfo answer is not JSON") from exc
+        if not isinstance(info, dict):
+            raise LoginRefused("provider", "userinfo answer is not a JSON object")
+        return info

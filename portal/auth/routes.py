@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 from werkzeug.wrappers import Response
 
-from portal import audit
-from portal.auth.customer import start_session
+from portal import audit, rate_limits
+from portal.auth import reauth
+from portal.auth.customer import end_session, start_session
 from portal.auth.next_url import safe_next
-from portal.auth.oidc import LoginRefused, OidcLogin
+from portal.auth.oidc import OidcLogin
+from portal.auth.pending import PendingLoginCookie, current_logins, new_login
+from portal.auth.refusals import LoginRefused
+from portal.extensions import csrf
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,7 @@ _REFUSALS = {
     "state": (400, lazy_gettext("This login link has expired")),
     "provider": (400, lazy_gettext("The login did not complete")),
     "token": (400, lazy_gettext("The login could not be verified")),
+    "too_many": (429, lazy_gettext("Too many logins")),
 }
 
 
@@ -34,56 +39,87 @@ def _oidc() -> OidcLogin:
     return login
 
 
+def _cookie() -> PendingLoginCookie:
+    cookie: PendingLoginCookie = current_app.extensions["portal.pending_logins"]
+    return cookie
+
+
+def _callback_url() -> str:
+    return str(current_app.config["PORTAL_PUBLIC_URL"]) + url_for("auth.callback")
+
+
 @bp.get("/auth/login")
 def login() -> Response | tuple[str, int]:
-    """Send the browser to the provider, remembering where to come back to."""
+    """Send the browser to the provider, remembering (in this browser) where to come back."""
     target = safe_next(request.args.get("next")) or url_for("orders.index")
     if current_user.is_authenticated:
         return redirect(target)
-    session["login_next"] = target
-    callback = current_app.config["PORTAL_PUBLIC_URL"] + url_for("auth.callback")
+    attempt = new_login(target, reauth=reauth.wanted())
     try:
-        response, nonce = _oidc().start(callback)
+        url = _oidc().authorization_url(attempt, _callback_url())
     except LoginRefused as refusal:
-        return _refused(refusal)
-    session["oidc_nonce"] = nonce
+        return _refused(refusal, target)
+    response = redirect(url)
+    _cookie().write(response, current_logins().with_login(attempt))
     return response
 
 
-@bp.get("/auth/callback")
+@bp.route("/auth/callback", methods=["GET", "POST"])
+@csrf.exempt  # response_mode=form_post: the provider's page posts here; state is the check
 def callback() -> Response | tuple[str, int]:
-    """The provider's answer: log in only a verified email, else explain and keep no session."""
-    nonce = session.pop("oidc_nonce", None)
-    target = safe_next(session.pop("login_next", None)) or url_for("orders.index")
+    """The provider's answer: log in only a verified email, else explain why not.
+
+    A callback whose ``state`` is not a login this browser started is answered at once:
+    no call to the provider, not counted by any limit, and the customer's current
+    session is left exactly as it was (a cross-site link cannot log anyone out).
+    """
+    answer = request.form if request.method == "POST" else request.args
+    pending, remaining = current_logins().take(answer.get("state"))
+    if pending is None:
+        return _refused(LoginRefused("state", "no login with this state in this browser"))
     try:
-        identity = _oidc().finish(nonce)
+        identity = _oidc().finish(pending, answer, _callback_url())
+        if rate_limits.account_over_limit(identity.sub):
+            raise LoginRefused("too_many", "too many logins for one account")
     except LoginRefused as refusal:
-        return _refused(refusal)
+        page, status = _refused(refusal, pending.next)
+        response = current_app.make_response((page, status))
+        _cookie().write(response, remaining)
+        return response
     customer = start_session(identity, current_app.config["PORTAL_SESSION_HOURS"])
     login_user(customer)
     audit.record("login", who=audit.mask_email(identity.email))
-    return redirect(target)
+    success = redirect(safe_next(pending.next) or url_for("orders.index"))
+    _cookie().write(success, remaining)
+    reauth.satisfied(success)
+    return success
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End the portal session, then the provider's when it offers an end-session endpoint."""
-    id_token = session.get("id_token")
-    if current_user.is_authenticated:
-        audit.record("logout", who=audit.mask_email(current_user.email))
-    logout_user()
-    session.clear()
-    home = current_app.config["PORTAL_PUBLIC_URL"] + url_for("main.index")
-    return redirect(_oidc().end_session_url(id_token, home) or url_for("main.index"))
+    """End the portal session, then the provider's where it can be ended.
+
+    When the provider's session cannot be ended (no end-session endpoint and no
+    ``PORTAL_OIDC_LOGOUT_URL``), the next login in this browser asks the provider to
+    prompt again, so the next person at a shared device is not let straight back in.
+    """
+    id_token = end_session()
+    home = str(current_app.config["PORTAL_PUBLIC_URL"]) + url_for("main.index")
+    destination = _oidc().logout_url(id_token, home)
+    response = redirect(destination or url_for("main.index"))
+    if destination is None:
+        reauth.require(response)
+    return response
 
 
-def _refused(refusal: LoginRefused) -> tuple[str, int]:
-    log.warning("login refused: %s", refusal)
-    audit.record("login_failed", reason=refusal.reason, detail=refusal.detail)
-    logout_user()
-    session.clear()
+def _refused(refusal: LoginRefused, retry_next: str | None = None) -> tuple[str, int]:
+    """The short page for a refused login; the log line says exactly why.
+
+    The current session is left alone: a failed login changes nothing.
+    """
+    log.warning("login refused (%s): %s", refusal.reason, refusal.detail)
+    audit.record("login_failed", reason=refusal.reason)
     status, title = _REFUSALS.get(refusal.reason, _REFUSALS["provider"])
-    return (
-        render_template("auth/refused.html", reason=refusal.reason, title=title),
-        status,
-    )
+    retry = url_for("auth.login", next=safe_next(retry_next)) if retry_next else None
+    page = render_template("auth/refused.html", reason=refusal.reason, title=title, retry_url=retry)
+    return page, status

@@ -149,7 +149,7 @@ def page(context: BrowserContext) -> Page:
 
 @pytest.fixture(scope="session")
 def hanako_cookies(browser: Browser, stack: DemoStack) -> list[Any]:
-    """One login shared by the page checks: the portal allows 20 logins a minute per IP."""
+    """One login shared by the page checks (the portal limits logins per browser)."""
     ctx = english_context(browser)
     log_in(ctx.new_page(), stack)
     cookies = ctx.cookies(stack.portal_url)
