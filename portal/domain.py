@@ -118,6 +118,10 @@ class PaymentDetails:
     #: The invoice Checkout created (``invoice_creation``): Stripe's page and its PDF.
     invoice_url: str | None = None
     invoice_pdf: str | None = None
+    #: The PaymentIntent (payment mode) or invoice (subscription mode) that carries the
+    #: portal's memory of the order's 領収書.
+    intent_id: str | None = None
+    invoice_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,12 +134,42 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True)
+class ItemTax:
+    """One tax Stripe applied to a line item (Stripe Tax or a tax rate), in minor units."""
+
+    #: The rate in percent: ``Decimal("10")``.
+    percentage: Decimal
+    #: Whether the item's price includes this tax (内税) or it was added on top (外税).
+    inclusive: bool
+    #: The tax Stripe charged, and the amount it was calculated on.
+    amount: int
+    taxable_amount: int
+    #: Stripe Tax said the item is reduced-rated (軽減税率).
+    reduced: bool = False
+    #: Stripe's ``tax_type`` of the rate (``jct`` for Japan's consumption tax), if any.
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
 class LineItem:
     """One product line of an order."""
 
     description: str
     quantity: int
     amount_total: Money
+    #: The Stripe product sold (per-product tax rates are set by its id).
+    product: str | None = None
+    #: The taxes Stripe applied, when the session has tax data.
+    taxes: tuple[ItemTax, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReceiptIssue:
+    """The first issue of an order's 領収書, as remembered in Stripe's metadata."""
+
+    addressee: str
+    purpose: str
+    issued_at: datetime
 
 
 @dataclass(frozen=True)
@@ -165,6 +199,10 @@ class Order:
     payment_link: str | None = None
     #: The payment intent that paid it (refund events name it, not the session).
     payment_intent: str | None = None
+    #: The tax Stripe says the session charged (``total_details.amount_tax``).
+    amount_tax: int = 0
+    #: When the 領収書 was first issued, and to whom (``None``: not yet, or not remembered).
+    receipt_issue: ReceiptIssue | None = None
 
     @property
     def order_id(self) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
@@ -73,6 +74,26 @@ class Settings:
     default_locale: str = "ja"
     #: Where the shop's customers are: every date and time is shown in this zone.
     timezone: str = "Asia/Tokyo"
+    #: The 領収書's issuer: the shop's name (receipts are off without it), address,
+    #: 適格請求書発行事業者登録番号, and whether it has a 法人番号 (for the check digit).
+    receipt_issuer_name: str | None = None
+    receipt_issuer_address: str | None = None
+    receipt_registration_number: str | None = None
+    receipt_issuer_kind: str = "corporation"
+    #: A blank 宛名 becomes 「上様」 only when the shop allows it.
+    receipt_allow_uesama: bool = False
+    #: The 但し書き when the buyer types none (default: the product names).
+    receipt_purpose: str | None = None
+    #: The TrueType font embedded in receipts (found on the system when not set).
+    receipt_font: str | None = None
+    #: The tax rate of products Stripe has no tax data for, and per-product rates.
+    tax_rate: Decimal | None = None
+    product_tax_rates: tuple[tuple[str, Decimal], ...] = ()
+
+    @property
+    def receipts_enabled(self) -> bool:
+        """Receipts are issued once the shop has said who issues them."""
+        return self.receipt_issuer_name is not None
 
     @property
     def https(self) -> bool:
@@ -138,6 +159,23 @@ class Settings:
             ),
             default_locale=reader.optional("PORTAL_DEFAULT_LOCALE", v.locale, "ja"),
             timezone=reader.optional("PORTAL_TIMEZONE", v.timezone, "Asia/Tokyo"),
+            receipt_issuer_name=reader.optional(
+                "PORTAL_RECEIPT_ISSUER_NAME", v.single_line(100), None
+            ),
+            receipt_issuer_address=reader.optional(
+                "PORTAL_RECEIPT_ISSUER_ADDRESS", v.single_line(200), None
+            ),
+            receipt_registration_number=reader.optional(
+                "PORTAL_RECEIPT_REGISTRATION_NUMBER", v.registration_number, None
+            ),
+            receipt_issuer_kind=reader.optional(
+                "PORTAL_RECEIPT_ISSUER_KIND", v.issuer_kind, "corporation"
+            ),
+            receipt_allow_uesama=reader.optional("PORTAL_RECEIPT_ALLOW_UESAMA", v.boolean, False),
+            receipt_purpose=reader.optional("PORTAL_RECEIPT_PURPOSE", v.single_line(60), None),
+            receipt_font=reader.optional("PORTAL_RECEIPT_FONT", v.truetype_font, None),
+            tax_rate=reader.optional("PORTAL_TAX_RATE", v.tax_rate, None),
+            product_tax_rates=reader.optional("PORTAL_TAX_PRODUCT_RATES", v.product_tax_rates, ()),
         )._checked(env)
 
     def _checked(self, env: Mapping[str, str]) -> Settings:
@@ -173,6 +211,32 @@ class Settings:
             )
         if self.order_id_key is not None and self.order_id_key == self.secret_key.encode():
             raise SettingsError("PORTAL_ORDER_ID_KEY", "must differ from PORTAL_SECRET_KEY")
+        return self._receipts_checked()
+
+    def _receipts_checked(self) -> Settings:
+        """Receipt settings need an issuer; a corporation's number its check digit; and a
+        receipt needs a Japanese TrueType font to embed."""
+        number = self.receipt_registration_number
+        if number and not self.receipts_enabled:
+            raise SettingsError(
+                "PORTAL_RECEIPT_REGISTRATION_NUMBER", "needs PORTAL_RECEIPT_ISSUER_NAME"
+            )
+        if number and self.receipt_issuer_kind == "corporation":
+            if not v.corporate_check_digit_ok(number):
+                raise SettingsError(
+                    "PORTAL_RECEIPT_REGISTRATION_NUMBER",
+                    "its check digit does not match: a corporation's number is T + its"
+                    " 法人番号 (a sole proprietor's: set PORTAL_RECEIPT_ISSUER_KIND=other)",
+                )
+        if self.receipts_enabled and self.receipt_font is None:
+            found = next((p for p in v.JAPANESE_FONT_CANDIDATES if Path(p).is_file()), None)
+            if found is None:
+                raise SettingsError(
+                    "PORTAL_RECEIPT_FONT",
+                    "no Japanese TrueType font found for receipts: install"
+                    " fonts-ipaexfont-gothic or set the path of a .ttf font",
+                )
+            return replace(self, receipt_font=v.truetype_font(found))
         return self
 
 

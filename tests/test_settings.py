@@ -200,3 +200,79 @@ def test_gunicorn_with_a_bad_setting_stops_with_one_line_and_no_traceback():
     assert result.returncode != 0
     assert "portal: setting PORTAL_STRIPE_WEBHOOK_SECRET: is required but not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- receipts (領収書) ---------------------------------------------------------------------
+
+SHOP = {**GOOD, "PORTAL_RECEIPT_ISSUER_NAME": "株式会社サンプル商店"}
+
+
+def test_receipts_are_off_until_the_shop_names_its_issuer():
+    assert not Settings.from_env(GOOD).receipts_enabled
+    settings = Settings.from_env(SHOP)
+    assert settings.receipts_enabled
+    assert settings.receipt_font is not None  # found on the system (fonts-ipaexfont-gothic)
+    assert not settings.receipt_allow_uesama
+
+
+def test_a_corporations_registration_number_passes_its_check_digit():
+    env = {**SHOP, "PORTAL_RECEIPT_REGISTRATION_NUMBER": "T7010705000725"}
+    assert Settings.from_env(env).receipt_registration_number == "T7010705000725"
+
+
+def test_a_mistyped_registration_number_is_caught_by_its_check_digit():
+    env = {**SHOP, "PORTAL_RECEIPT_REGISTRATION_NUMBER": "T7010705000726"}
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(env)
+    assert str(error.value).startswith("PORTAL_RECEIPT_REGISTRATION_NUMBER: its check digit")
+
+
+def test_a_sole_proprietors_number_has_no_check_digit_to_test():
+    env = {
+        **SHOP,
+        "PORTAL_RECEIPT_REGISTRATION_NUMBER": "T7010705000726",
+        "PORTAL_RECEIPT_ISSUER_KIND": "other",
+    }
+    assert Settings.from_env(env).receipt_registration_number == "T7010705000726"
+
+
+def test_a_registration_number_needs_an_issuer_name():
+    env = {**GOOD, "PORTAL_RECEIPT_REGISTRATION_NUMBER": "T7010705000725"}
+    with pytest.raises(SettingsError, match="needs PORTAL_RECEIPT_ISSUER_NAME"):
+        Settings.from_env(env)
+
+
+def test_tax_rates_are_read_per_product_and_by_default():
+    env = {**SHOP, "PORTAL_TAX_RATE": "10", "PORTAL_TAX_PRODUCT_RATES": "prod_Food1=8, prod_Gift=0"}
+    settings = Settings.from_env(env)
+    assert settings.tax_rate == 10
+    assert dict(settings.product_tax_rates) == {"prod_Food1": 8, "prod_Gift": 0}
+
+
+def test_a_receipt_font_that_is_not_truetype_is_refused(tmp_path):
+    font = tmp_path / "font.otf"
+    font.write_bytes(b"OTTO" + bytes(100))  # CFF outlines: reportlab cannot embed them
+    with pytest.raises(SettingsError, match="must be a TrueType font"):
+        Settings.from_env({**SHOP, "PORTAL_RECEIPT_FONT": str(font)})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_RECEIPT_REGISTRATION_NUMBER", "7010705000725"),
+        ("PORTAL_RECEIPT_REGISTRATION_NUMBER", "T701070500072"),
+        ("PORTAL_RECEIPT_REGISTRATION_NUMBER", "T７０１０７０５０００７２５"),
+        ("PORTAL_RECEIPT_ISSUER_KIND", "company"),
+        ("PORTAL_RECEIPT_ALLOW_UESAMA", "maybe"),
+        ("PORTAL_RECEIPT_ISSUER_ADDRESS", "東京都\n千代田区"),
+        ("PORTAL_RECEIPT_FONT", "/nonexistent/font.ttf"),
+        ("PORTAL_TAX_RATE", "5"),
+        ("PORTAL_TAX_PRODUCT_RATES", "prod_A=12"),
+        ("PORTAL_TAX_PRODUCT_RATES", "price_A=10"),
+    ],
+)
+def test_malformed_receipt_settings_are_named_in_one_line(name, value):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({**SHOP, name: value})
+    assert str(error.value).startswith(f"{name}: ")
+    assert "\n" not in str(error.value)

@@ -8,11 +8,14 @@ invoice payment (with ``payment.payment_intent.latest_charge`` expanded) and pas
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from portal.domain import (
     N_,
+    ItemTax,
     LineItem,
     Money,
     Order,
@@ -21,6 +24,7 @@ from portal.domain import (
     TimelineEntry,
 )
 from portal.stripe.client import Json
+from portal.stripe.receipt_memory import receipt_issue_from
 
 _PAID_STATUSES = {"paid", "no_payment_required"}
 
@@ -46,7 +50,7 @@ def order_from_session(session: Json, invoice_payment: Json | None = None) -> Or
         email=details.get("email") or "",
         items=tuple(_line_item(item, currency) for item in line_items.get("data") or ()),
         items_complete=not line_items.get("has_more", False),
-        payment=_payment_details(intent, charge, invoice, currency),
+        payment=_with_ids(_payment_details(intent, charge, invoice, currency), session),
         customer=session.get("customer") if isinstance(session.get("customer"), str) else None,
         paid_at=_time(charge.get("created")) if charge.get("paid") else None,
         timeline=_timeline(session, intent, charge, currency),
@@ -55,6 +59,8 @@ def order_from_session(session: Json, invoice_payment: Json | None = None) -> Or
         if isinstance(session.get("payment_link"), str)
         else None,
         payment_intent=intent.get("id") or _string(session.get("payment_intent")),
+        amount_tax=int((session.get("total_details") or {}).get("amount_tax") or 0),
+        receipt_issue=receipt_issue_from((intent or invoice).get("metadata")),
     )
 
 
@@ -140,6 +146,18 @@ def _payment_details(intent: Json, charge: Json, invoice: Json, currency: str) -
         refunded=Money(refunded, charge.get("currency") or currency) if refunded else None,
         invoice_url=invoice.get("hosted_invoice_url"),
         invoice_pdf=invoice.get("invoice_pdf"),
+        intent_id=intent.get("id"),
+        invoice_id=invoice.get("id"),
+    )
+
+
+def _with_ids(payment: PaymentDetails, session: Json) -> PaymentDetails:
+    """The intent's and invoice's ids also when they were not expanded."""
+    intent, invoice = session.get("payment_intent"), session.get("invoice")
+    return replace(
+        payment,
+        intent_id=payment.intent_id or (intent if isinstance(intent, str) else None),
+        invoice_id=payment.invoice_id or (invoice if isinstance(invoice, str) else None),
     )
 
 
@@ -151,4 +169,26 @@ def _line_item(item: Json, currency: str) -> LineItem:
         description=name or "Item",
         quantity=int(item.get("quantity") or 1),
         amount_total=Money(int(item.get("amount_total") or 0), item.get("currency") or currency),
+        product=product.get("id") if isinstance(product, dict) else product,
+        taxes=tuple(t for t in map(_item_tax, item.get("taxes") or ()) if t is not None),
+    )
+
+
+def _item_tax(tax: Json) -> ItemTax | None:
+    """One of a line item's ``taxes`` (present when ``line_items.data.taxes`` is expanded)."""
+    rate = tax.get("rate")
+    if not isinstance(rate, dict):
+        return None
+    effective = rate.get("effective_percentage")
+    try:
+        percentage = Decimal(str(rate.get("percentage") if effective is None else effective))
+    except InvalidOperation:
+        return None
+    return ItemTax(
+        percentage=percentage,
+        inclusive=bool(rate.get("inclusive")),
+        amount=int(tax.get("amount") or 0),
+        taxable_amount=int(tax.get("taxable_amount") or 0),
+        reduced=tax.get("taxability_reason") == "reduced_rated",
+        kind=rate.get("tax_type"),
     )

@@ -87,8 +87,16 @@ class StripeOrders:
             return None
         session = self._get(
             f"/v1/checkout/sessions/{session_id}",
-            # Refunds for the timeline: 3 of Stripe's 4 levels; one call for a payment.
-            {"expand": ["line_items", "payment_intent.latest_charge.refunds", "invoice"]},
+            # Refunds for the timeline: 3 of Stripe's 4 levels; line-item taxes (includable
+            # only) for the 領収書 and the tax shown; one call for a payment.
+            {
+                "expand": [
+                    "line_items",
+                    "line_items.data.taxes",
+                    "payment_intent.latest_charge.refunds",
+                    "invoice",
+                ]
+            },
             missing_ok=True,
         )
         if session is None or session.get("status") != "complete":
@@ -167,8 +175,13 @@ class StripeOrders:
             "customer_details": {"email": email},
             "status": "complete",
             "limit": STRIPE_PAGE_LIMIT,
-            # Receipts and vouchers come in the same call: 3 of Stripe's 4 expansion levels.
-            "expand": ["data.line_items", "data.payment_intent.latest_charge"],
+            # Receipts and vouchers come in the same call: 3 of Stripe's 4 expansion levels;
+            # line-item taxes (includable only) take all 4.
+            "expand": [
+                "data.line_items",
+                "data.line_items.data.taxes",
+                "data.payment_intent.latest_charge",
+            ],
         }
         if starting_after:
             params["starting_after"] = starting_after
@@ -196,7 +209,7 @@ class StripeOrders:
             starting_after = page["data"][-1]["id"]
 
     def _line_items_page(self, session_id: str, starting_after: str | None) -> Json:
-        params: Any = {"limit": STRIPE_PAGE_LIMIT}
+        params: Any = {"limit": STRIPE_PAGE_LIMIT, "expand": ["data.taxes"]}
         if starting_after:
             params["starting_after"] = starting_after
         result = self._get(f"/v1/checkout/sessions/{session_id}/line_items", params)

@@ -72,6 +72,7 @@ def checkout_session(
         created=created if created is not None else next(_clock),
         customer_email=None,
         url=None,
+        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
     )
     details = session.get("customer_details") or {}
     session["customer_details"] = {**details, "email": email}
@@ -168,3 +169,36 @@ def subscription_sign_up(
         _invoice=invoice,
     )
     return session, payment
+
+
+def tax_rate(percentage: float, *, inclusive: bool = True, tax_type: str = "jct") -> dict:
+    """A Japanese consumption tax rate (Stripe's ``tax_rate``), as a line item's tax carries it."""
+    rate = fixture("tax_rate")
+    rate.update(
+        id=f"txr_{next(_ids):024d}",
+        country="JP",
+        description=None,
+        display_name="消費税",
+        jurisdiction="JP",
+        percentage=percentage,
+        inclusive=inclusive,
+        tax_type=tax_type,
+        flat_amount=None,
+    )
+    return rate
+
+
+def taxed(item: dict, rate: dict, *, reason: str | None = None) -> dict:
+    """``item`` with ``rate`` applied, as ``expand[]=line_items.data.taxes`` shows it."""
+    total, percentage = item["amount_total"], rate["percentage"]
+    if rate["inclusive"]:
+        tax = total * percentage // (100 + percentage)
+        base = total - tax
+    else:
+        base, tax = total, total * percentage // 100
+        item["amount_total"] = total + tax
+    item["amount_tax"] = tax
+    item["taxes"] = [
+        {"amount": tax, "rate": rate, "taxability_reason": reason, "taxable_amount": base}
+    ]
+    return item

@@ -34,7 +34,8 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "refunds": "list:refund",
     },
     "refund": {"charge": "charge", "payment_intent": "payment_intent"},
-    "item": {"price": "price"},
+    # ``taxes`` is includable (sent only when asked for), not an id that expands.
+    "item": {"price": "price", "taxes": "line_item.tax"},
     "price": {"product": "product"},
     "payment_link": {"line_items": "list:item"},
     "invoice": {"customer": "customer", "payments": "list:invoice_payment"},
