@@ -18,9 +18,13 @@ from portal.extensions import csrf, login_manager
 from portal.order_cache import OrderCache, make_backend
 from portal.order_refs import ReferencePolicy, UnsignedReferences
 from portal.orders.service import OrderService
+from portal.receipts.issue import Issuer, ReceiptConfig
+from portal.receipts.service import ReceiptService
+from portal.receipts.tax import TaxRates
 from portal.settings import Settings
 from portal.stripe.client import make_client as make_stripe_client
 from portal.stripe.queries import StripeOrders
+from portal.stripe.receipt_memory import ReceiptMemory
 from portal.webhooks.handler import EventHandler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +97,12 @@ def _init_services(app: Flask, settings: Settings) -> None:
         cache,
         _reference_policy(settings),
     )
+    rates = TaxRates(settings.tax_rate, dict(settings.product_tax_rates))
+    app.extensions["portal.tax_rates"] = rates
+    if settings.receipts_enabled:
+        app.extensions["portal.receipts"] = _receipt_service(
+            settings, orders, ReceiptMemory(stripe_client), rates, app.extensions["portal.orders"]
+        )
     bus = settings.eventbridge_bus
     forwarder = EventForwarder.for_bus(bus) if bus else None
     app.extensions["portal.webhooks"] = EventHandler(cache, forwarder)
@@ -115,13 +125,40 @@ def _reference_policy(settings: Settings) -> ReferencePolicy:
     return ReferencePolicy(settings.order_id_key, unsigned)
 
 
+def _receipt_service(
+    settings: Settings,
+    orders: StripeOrders,
+    memory: ReceiptMemory,
+    rates: TaxRates,
+    order_service: OrderService,
+) -> ReceiptService:
+    assert settings.receipt_issuer_name is not None
+    config = ReceiptConfig(
+        issuer=Issuer(
+            settings.receipt_issuer_name,
+            settings.receipt_issuer_address,
+            settings.receipt_registration_number,
+        ),
+        rates=rates,
+        allow_uesama=settings.receipt_allow_uesama,
+        default_purpose=settings.receipt_purpose,
+    )
+
+    def changed(email: str, session_id: str) -> None:
+        order_service.order_changed(email=email, session_id=session_id)
+
+    return ReceiptService(orders, memory, config, changed)
+
+
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.routes import bp as auth_bp
     from portal.main import bp as main_bp
     from portal.orders.routes import bp as orders_bp
+    from portal.receipts.routes import bp as receipts_bp
     from portal.webhooks.routes import bp as webhooks_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(receipts_bp)
     app.register_blueprint(webhooks_bp)

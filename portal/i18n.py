@@ -169,6 +169,11 @@ def _patterns(locale_name: str) -> dict[str, str]:
     return {"date": date, "time": time, "datetime": joined}
 
 
+def page_language() -> str:
+    """The page's language: ``ja`` or ``en``."""
+    return _locale_name()
+
+
 def _locale_name() -> str:
     """The page's language (``ja`` or ``en``: the catalogs have no regional variants)."""
     locale = get_locale()

@@ -43,6 +43,26 @@ class _Refused(Exception):
     """The API key may not write this object."""
 
 
+class ReceiptMemory:
+    """Writes the first issue of a receipt where Stripe keeps it."""
+
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._client = client
+        #: Whether the key may write metadata: unknown (``None``) until the first write.
+        self.writable: bool | None = None
+
+    def remember(
+        self, issue: ReceiptIssue, *, intent_id: str | None, invoice_id: str | None
+    ) -> bool:
+        """Write ``issue`` to the order's PaymentIntent (else its invoice); see
+        :func:`remember_receipt`."""
+        if not (intent_id or invoice_id):
+            return False
+        written = remember_receipt(self._client, issue, intent_id=intent_id, invoice_id=invoice_id)
+        self.writable = written
+        return written
+
+
 def remember_receipt(
     client: stripe.StripeClient,
     issue: ReceiptIssue,
@@ -52,8 +72,8 @@ def remember_receipt(
 ) -> bool:
     """Write ``issue`` to the order's PaymentIntent (else its invoice).
 
-    ``False`` when there is neither or the key may not write it (logged once per call with
-    the permission it needs); Stripe being down raises ``OrdersUnavailable`` as any call.
+    ``False`` when there is neither or the key may not write it (logged with the
+    permission it needs); Stripe being down raises ``OrdersUnavailable`` as any call.
     """
     if intent_id:
         path, permission = f"/v1/payment_intents/{intent_id}", "PaymentIntents: Write"

@@ -1,0 +1,17 @@
+"""The 宛名 and 但し書き a buyer types before downloading a receipt."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import Length
+
+from portal.domain import N_
+from portal.receipts.issue import MAX_ADDRESSEE, MAX_PURPOSE
+
+
+class ReceiptForm(FlaskForm):
+    """Both fields may be blank here; the rules for blanks live in ``issue``."""
+
+    addressee = StringField(N_("Name on the receipt"), validators=[Length(max=MAX_ADDRESSEE)])
+    purpose = StringField(N_("What it was for"), validators=[Length(max=MAX_PURPOSE)])
