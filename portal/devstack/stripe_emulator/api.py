@@ -243,6 +243,8 @@ class _Api:
             ("GET", "/payment_links/<link_id>", self.retrieve_payment_link),
             ("GET", "/payment_links/<link_id>/line_items", self.payment_link_line_items),
             ("GET", "/payment_intents/<intent_id>", self.retrieve_payment_intent),
+            ("POST", "/payment_intents/<intent_id>", self.update_payment_intent),
+            ("POST", "/invoices/<invoice_id>", self.update_invoice),
             ("GET", "/charges/<charge_id>", self.retrieve_charge),
             ("GET", "/refunds", self.list_refunds),
             ("GET", "/refunds/<refund_id>", self.retrieve_refund),
@@ -368,6 +370,22 @@ class _Api:
 
     def retrieve_payment_intent(self, params: Params, intent_id: str) -> Json:
         return self._retrieve(params, "payment_intent", intent_id, "intent")
+
+    def update_payment_intent(self, params: Params, intent_id: str) -> Json:
+        return self._update_metadata(params, "payment_intent", intent_id, "intent")
+
+    def update_invoice(self, params: Params, invoice_id: str) -> Json:
+        return self._update_metadata(params, "invoice", invoice_id, "invoice")
+
+    def _update_metadata(self, params: Params, kind: str, object_id: str, param: str) -> Json:
+        """An update that sets ``metadata`` (the only field the emulator lets change):
+        merged key by key, an empty value removing its key, as at Stripe."""
+        obj = self._found(kind, object_id, param)
+        metadata = params.metadata()
+        params.finish()
+        merged = {**obj["metadata"], **metadata}
+        obj["metadata"] = {key: value for key, value in merged.items() if value != ""}
+        return obj
 
     def retrieve_charge(self, params: Params, charge_id: str) -> Json:
         return self._retrieve(params, "charge", charge_id, "charge")
