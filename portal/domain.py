@@ -118,9 +118,8 @@ class PaymentDetails:
     #: The invoice Checkout created (``invoice_creation``): Stripe's page and its PDF.
     invoice_url: str | None = None
     invoice_pdf: str | None = None
-    #: The PaymentIntent (payment mode) or invoice (subscription mode) that carries the
-    #: portal's memory of the order's 領収書.
-    intent_id: str | None = None
+    #: The invoice's id: in subscription mode it carries the memory of the 領収書 (in
+    #: payment mode the order's payment intent does).
     invoice_id: str | None = None
 
 

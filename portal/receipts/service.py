@@ -72,7 +72,7 @@ class ReceiptService:
         )
         if self._memory.remember(
             issue,
-            intent_id=order.payment.intent_id,
+            intent_id=order.payment_intent,
             invoice_id=order.payment.invoice_id,
         ):
             self._order_changed(email, session_id)

@@ -50,7 +50,7 @@ def order_from_session(session: Json, invoice_payment: Json | None = None) -> Or
         email=details.get("email") or "",
         items=tuple(_line_item(item, currency) for item in line_items.get("data") or ()),
         items_complete=not line_items.get("has_more", False),
-        payment=_with_ids(_payment_details(intent, charge, invoice, currency), session),
+        payment=_with_invoice_id(_payment_details(intent, charge, invoice, currency), session),
         customer=session.get("customer") if isinstance(session.get("customer"), str) else None,
         paid_at=_time(charge.get("created")) if charge.get("paid") else None,
         timeline=_timeline(session, intent, charge, currency),
@@ -146,19 +146,13 @@ def _payment_details(intent: Json, charge: Json, invoice: Json, currency: str) -
         refunded=Money(refunded, charge.get("currency") or currency) if refunded else None,
         invoice_url=invoice.get("hosted_invoice_url"),
         invoice_pdf=invoice.get("invoice_pdf"),
-        intent_id=intent.get("id"),
         invoice_id=invoice.get("id"),
     )
 
 
-def _with_ids(payment: PaymentDetails, session: Json) -> PaymentDetails:
-    """The intent's and invoice's ids also when they were not expanded."""
-    intent, invoice = session.get("payment_intent"), session.get("invoice")
-    return replace(
-        payment,
-        intent_id=payment.intent_id or (intent if isinstance(intent, str) else None),
-        invoice_id=payment.invoice_id or (invoice if isinstance(invoice, str) else None),
-    )
+def _with_invoice_id(payment: PaymentDetails, session: Json) -> PaymentDetails:
+    """The invoice's id also when it was not expanded."""
+    return replace(payment, invoice_id=payment.invoice_id or _string(session.get("invoice")))
 
 
 def _line_item(item: Json, currency: str) -> LineItem:

@@ -57,7 +57,7 @@ def test_the_first_receipt_issue_is_read_from_the_payment_intents_metadata():
     assert order.receipt_issue == ReceiptIssue(
         "株式会社サンプル", "書籍代として", datetime.fromtimestamp(1793000000, tz=UTC)
     )
-    assert order.payment.intent_id == intent["id"]
+    assert order.payment_intent == intent["id"]
 
 
 def test_metadata_the_portal_did_not_write_is_no_receipt_issue():
