@@ -116,6 +116,9 @@ def test_json_export_is_the_customers_own_history_without_links(client, logged_i
         "currency": "JPY",
         "total": "5000",
         "refunded": None,
+        "tax": None,
+        "tax_by_rate": [],
+        "tax_source": "none",
         "items": [{"description": "Photo book", "quantity": 1, "amount": "5000"}],
     }
     assert records[0]["refunded"] == "5000"

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from portal.domain import Money, Order
+from portal.receipts.tax import TaxRates, order_taxes, percent
 
 FIELDS = (
     "order_id",
@@ -17,14 +18,19 @@ FIELDS = (
     "currency",
     "total",
     "refunded",
+    "tax",
+    "tax_by_rate",
+    "tax_source",
     "items",
 )
 
 
-def order_record(order: Order) -> dict[str, Any]:
+def order_record(order: Order, rates: TaxRates | None = None) -> dict[str, Any]:
     """One order as plain values. Hosted URLs (receipts, vouchers) are left out on purpose:
-    they open without a login, and an export is a file that travels."""
+    they open without a login, and an export is a file that travels. The tax is the
+    receipt's (``portal.receipts.tax``): ``tax`` is empty when it is not known."""
     refunded = order.payment.refunded
+    taxes = order_taxes(order, rates or TaxRates())
     return {
         "order_id": order.order_id,
         "session_id": order.session_id,
@@ -33,6 +39,16 @@ def order_record(order: Order) -> dict[str, Any]:
         "currency": order.total.currency.upper(),
         "total": _decimal(order.total),
         "refunded": _decimal(refunded) if refunded else None,
+        "tax": _decimal(taxes.tax) if taxes.tax else None,
+        "tax_by_rate": [
+            {
+                "rate": percent(rate.rate),
+                "total": _decimal(taxes.money(rate.inclusive_total)),
+                "tax": _decimal(taxes.money(rate.tax)),
+            }
+            for rate in taxes.rates
+        ],
+        "tax_source": taxes.source.value,
         "items": [
             {
                 "description": item.description,
@@ -44,13 +60,17 @@ def order_record(order: Order) -> dict[str, Any]:
     }
 
 
-def as_csv(orders: Iterable[Order]) -> str:
-    """CSV with one row per order; items as ``name x qty`` joined by ``; ``."""
+def as_csv(orders: Iterable[Order], rates: TaxRates | None = None) -> str:
+    """CSV with one row per order; items as ``name x qty`` joined by ``; ``, taxes as
+    ``10%: 300`` joined the same way."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for order in orders:
-        record = order_record(order)
+        record = order_record(order, rates)
+        record["tax_by_rate"] = "; ".join(
+            f"{r['rate']}%: {r['tax']}" for r in record["tax_by_rate"]
+        )
         record["items"] = "; ".join(
             f"{i['description']} x {i['quantity']}" for i in record["items"]
         )

@@ -93,7 +93,8 @@ def export_json() -> Response:
     """The customer's order history (same filters as the list) as JSON."""
     wanted, _notices = parse_filter(request.args, get_timezone())
     orders = _service().history(current_user.email, wanted).value
-    response = jsonify({"orders": [order_record(order) for order in orders]})
+    rates = current_app.extensions["portal.tax_rates"]
+    response = jsonify({"orders": [order_record(order, rates) for order in orders]})
     return _attachment(response, "orders.json")
 
 
@@ -104,7 +105,7 @@ def export_csv() -> Response:
     wanted, _notices = parse_filter(request.args, get_timezone())
     orders = _service().history(current_user.email, wanted).value
     # The byte-order mark makes Excel read UTF-8 (Japanese product names) correctly.
-    body = "\ufeff" + as_csv(orders)
+    body = "\ufeff" + as_csv(orders, current_app.extensions["portal.tax_rates"])
     response = make_response((body, 200, {"Content-Type": "text/csv; charset=utf-8"}))
     return _attachment(response, "orders.csv")
 

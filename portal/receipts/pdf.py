@@ -114,7 +114,9 @@ class _Drawing:
         self.c.setStrokeColor(black)
 
     def _addressee_and_amount(self) -> None:
-        self._text(self.r.addressed_as, MARGIN, self.y, size=16)
+        # 「様」 is Japanese: an English receipt shows the name as typed.
+        addressee = self.r.addressed_as if self.language == "ja" else self.r.addressee
+        self._text(addressee, MARGIN, self.y, size=16)
         self.c.line(MARGIN, self.y - 2 * mm, WIDTH / 2 + 20 * mm, self.y - 2 * mm)
         self.y -= 16 * mm
         paid = self.r.paid_after_refunds
@@ -124,10 +126,8 @@ class _Drawing:
         self._text(amount, WIDTH / 2, self.y, size=20, align="center")
         tax_note = self._amount_tax_note()
         if tax_note:
-            self._text(
-                tax_note, box_left + box_width - 2 * mm, self.y - 2.5 * mm, size=8, align="right"
-            )
-        self.y -= 11 * mm
+            self._text(tax_note, box_left + box_width, self.y - 9 * mm, size=8, align="right")
+        self.y -= 13 * mm
         self._text(_("For: %(purpose)s", purpose=self.r.purpose), MARGIN + 15 * mm, self.y, size=11)
         self.y -= 6 * mm
         self._text(
