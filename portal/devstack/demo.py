@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,6 +31,7 @@ from portal.devstack.stripe_emulator import EmulatorState
 from portal.devstack.stripe_emulator import create_app as create_emulator
 from portal.devstack.worker import FulfilmentWorker
 from portal.order_refs import sign
+from portal.setting_values import JAPANESE_FONT_CANDIDATES
 from portal.settings import Settings
 
 HOST = "127.0.0.1"
@@ -123,6 +125,7 @@ def demo_stack(
                 "PORTAL_ORDER_ID_KEY": order_id_key,
                 "PORTAL_PAYMENT_LINKS": f"restoration={link_url}",
                 "PORTAL_TRUSTED_PROXIES": "1" if public_url else "0",
+                **_receipt_settings(),
             }
         )
         stack.enter_context(run_in_thread(create_app(settings), host=HOST, port=portal_port))
@@ -136,6 +139,23 @@ def demo_stack(
             emulator=emulator,
             worker=worker,
         )
+
+
+def _receipt_settings() -> dict[str, str]:
+    """The demo shop issues 領収書 (a made-up issuer, a made-up but well-formed number) when
+    the machine has a Japanese font to embed (``fonts-ipaexfont-gothic``)."""
+    if not any(Path(font).is_file() for font in JAPANESE_FONT_CANDIDATES):
+        logging.getLogger(__name__).warning(
+            "no Japanese font installed: the demo issues no receipts"
+        )
+        return {}
+    return {
+        "PORTAL_RECEIPT_ISSUER_NAME": "デモ写真店株式会社",
+        "PORTAL_RECEIPT_ISSUER_ADDRESS": "東京都千代田区丸の内1-1-1",
+        "PORTAL_RECEIPT_REGISTRATION_NUMBER": "T9234567890123",
+        # The emulator has no tax rates: prices are taken as including 10 %.
+        "PORTAL_TAX_RATE": "10",
+    }
 
 
 def run(port: int) -> int:
