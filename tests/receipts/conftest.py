@@ -43,6 +43,7 @@ def settings(settings: Settings) -> Settings:
                 "PORTAL_OIDC_CLIENT_ID": settings.oidc_client_id,
                 "PORTAL_OIDC_CLIENT_SECRET": settings.oidc_client_secret,
                 "PORTAL_S3_BUCKET": settings.s3_bucket,
+                "PORTAL_ORDER_ID_KEY": (settings.order_id_key or b"").decode(),
                 "PORTAL_DEFAULT_LOCALE": "en",
                 "PORTAL_RECEIPT_ISSUER_NAME": ISSUER,
                 "PORTAL_RECEIPT_ISSUER_ADDRESS": ADDRESS,
