@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+
+import responses
 
 from tests.receipts.conftest import ADDRESS, ISSUER, NUMBER, csrf_token, pdf_text, taxed_order
-from tests.support.stripe_fixtures import checkout_session
+from tests.support.stripe_fixtures import checkout_session, fixture
+from tests.support.stripe_stub import API
 
 
 def _download(client, session_id: str, **typed: str):
@@ -175,3 +180,26 @@ def test_the_order_page_explains_each_document_and_its_tax(client, logged_in, st
     assert "qualified invoice" in page
     assert "Our payment provider’s confirmation" in page
     assert "(tax included)" in page and "Consumption tax ¥380" in page
+
+
+def test_a_subscription_orders_first_issue_is_remembered_on_its_invoice(
+    client, logged_in, stripe_api
+):
+    # Subscription-mode sessions have no payment intent: the invoice carries the memory.
+    session = checkout_session("alice@example.com", reference="SUB-1", amount=1100)
+    invoice = fixture("invoice")
+    invoice.update(id="in_test_sub1", metadata={}, hosted_invoice_url=None, invoice_pdf=None)
+    session.update(mode="subscription", payment_intent=None, invoice=invoice)
+    stripe_api.add(session)
+    written = []
+
+    def update(request):
+        written.append(request.url)
+        return 200, {"Request-Id": "req_inv"}, json.dumps(invoice)
+
+    stripe_api.mock.add_callback(
+        responses.POST, re.compile(re.escape(API) + r"/v1/invoices/in_test_sub1$"), update
+    )
+    response = _download(client, session["id"], addressee="Yamada Taro")
+    assert response.status_code == 200
+    assert written == [f"{API}/v1/invoices/in_test_sub1"]
