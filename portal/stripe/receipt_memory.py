@@ -1,7 +1,8 @@
 """The memory of an order's first 領収書, kept in Stripe's metadata (Stripe stays the database).
 
 The first issue's 宛名, 但し書き and time are written to the metadata of the order's
-PaymentIntent (payment mode) or invoice (subscription mode), so a second download can be
+PaymentIntent (for a subscription, the one that paid its invoice), else of its invoice, so
+a second download can be
 marked 「再発行」 with the same 宛名. Writing needs the API key's write permission on those
 objects (a restricted key: "PaymentIntents: Write", and "Invoices: Write" for
 subscriptions). A key without it still gets receipts, without the memory.
