@@ -203,3 +203,21 @@ def test_a_subscription_orders_first_issue_is_remembered_on_its_invoice(
     response = _download(client, session["id"], addressee="Yamada Taro")
     assert response.status_code == 200
     assert written == [f"{API}/v1/invoices/in_test_sub1"]
+
+
+def test_a_malformed_order_id_or_overlong_name_is_a_clear_answer(
+    client, logged_in, stripe_api, intents
+):
+    session = taxed_order(stripe_api)
+    page = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    token = csrf_token(page)
+    missing = client.post("/orders/../../etc/receipt", data={"csrf_token": token})
+    assert missing.status_code == 404
+    bogus = client.post("/orders/cs_test_%00%ff/receipt", data={"csrf_token": token})
+    assert bogus.status_code == 404
+    long_name = client.post(
+        f"/orders/{session['id']}/receipt", data={"csrf_token": token, "addressee": "あ" * 61}
+    )
+    assert long_name.status_code == 303
+    assert "60" in client.get(long_name.headers["Location"]).get_data(as_text=True)
+    assert intents.writes == []
