@@ -9,13 +9,14 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import audit, auth, errors, i18n, rate_limits, security, sessions
+from portal import audit, auth, errors, i18n, rate_limits, security, sessions, shop
 from portal.auth.customer import load_customer
 from portal.deliverables import Deliverables
 from portal.deliverables import make_client as make_s3_client
 from portal.eventbridge import EventForwarder
 from portal.extensions import csrf, login_manager
 from portal.order_cache import OrderCache, make_backend
+from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy, UnsignedReferences
 from portal.orders.service import OrderService
 from portal.receipts.issue import Issuer, ReceiptConfig
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     sessions.install(app, settings)
     _init_extensions(app, settings)
     i18n.install(app, settings)
+    shop.install(app, settings.shop)
     _init_services(app, settings)
     _register_blueprints(app)
     rate_limits.install(app, settings)
@@ -96,6 +98,7 @@ def _init_services(app: Flask, settings: Settings) -> None:
         ),
         cache,
         _reference_policy(settings),
+        OrderNumbers(settings.order_number_pattern) if settings.order_number_pattern else None,
     )
     rates = TaxRates(settings.tax_rate, dict(settings.product_tax_rates))
     app.extensions["portal.tax_rates"] = rates

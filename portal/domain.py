@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from portal.emails import normalize_email
+from portal.order_numbers import OrderNumbers
 from portal.order_refs import order_id_of
 
 # Stripe's zero-decimal and three-decimal currencies
@@ -202,6 +203,14 @@ class Order:
     amount_tax: int = 0
     #: When the 領収書 was first issued, and to whom (``None``: not yet, or not remembered).
     receipt_issue: ReceiptIssue | None = None
+    #: The 注文番号 a buyer reads (``portal.order_numbers``); derived when not given.
+    number: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.number:
+            reference = order_id_of(self.reference) if self.reference else None
+            number = _DEFAULT_NUMBERS.number(reference, self.session_id)
+            object.__setattr__(self, "number", number)
 
     @property
     def order_id(self) -> str:
@@ -217,6 +226,9 @@ class Order:
     def belongs_to(self, email: str) -> bool:
         """Whether the order was placed with this (verified) email."""
         return bool(self.email) and normalize_email(self.email) == normalize_email(email)
+
+
+_DEFAULT_NUMBERS = OrderNumbers()
 
 
 @dataclass(frozen=True)

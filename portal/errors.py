@@ -23,7 +23,7 @@ RETRY_AFTER_SECONDS = 30
 _DESCRIPTIONS = {
     400: lazy_gettext("The request was not understood."),
     403: lazy_gettext("You may not open this page."),
-    404: lazy_gettext("There is nothing at this address."),
+    404: lazy_gettext("We could not find this page. Please check the address."),
     405: lazy_gettext("This address does not accept that kind of request."),
     413: lazy_gettext("The request is too large."),
     429: lazy_gettext("Too many requests. Please wait a moment."),

@@ -10,6 +10,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
 log = logging.getLogger(__name__)
+#: Paths whose answers hold nothing personal and may be cached (the shop's logo too).
+CACHEABLE_PREFIXES = ("/static/", "/shop/logo")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -57,7 +59,7 @@ def install(app: Flask, *, public_url: str) -> None:
         if https:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         # Pages may show a customer's orders; only static files may be cached.
-        if not request.path.startswith("/static/"):
+        if not request.path.startswith(CACHEABLE_PREFIXES):
             headers["Cache-Control"] = "no-store"
         return response
 

@@ -11,6 +11,7 @@ import string
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -302,3 +303,60 @@ def single_line(max_length: int) -> Callable[[str], str]:
         return raw
 
     return parse
+
+
+def shop_name(raw: str) -> str:
+    if len(raw) > 80 or any(ord(c) < 32 for c in raw):
+        raise ValueError("must be one line of at most 80 characters")
+    return raw
+
+
+def email(raw: str) -> str:
+    if not re.fullmatch(r"[^@\s<>\"(),;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", raw):
+        raise ValueError("must be an email address such as support@example.jp")
+    return raw
+
+
+def page_url(raw: str) -> str:
+    """A page the buyer is sent to (it may carry a query, never a fragment)."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise ValueError("must be an absolute http:// or https:// URL without a #fragment")
+    return raw
+
+
+#: Logo files a browser shows in ``<img>``, by suffix, and the largest one served.
+LOGO_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+}
+MAX_LOGO_BYTES = 512 * 1024
+
+
+def logo_file(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if path.suffix.lower() not in LOGO_TYPES:
+        raise ValueError(f"must be an image file ({', '.join(sorted(LOGO_TYPES))})")
+    try:
+        size = path.stat().st_size
+        with path.open("rb"):
+            pass
+    except OSError:
+        raise ValueError("is not a readable file") from None
+    if not path.is_file() or not 0 < size <= MAX_LOGO_BYTES:
+        raise ValueError(f"must be a file of at most {MAX_LOGO_BYTES // 1024} KiB")
+    return path
+
+
+def order_number_pattern(raw: str) -> str:
+    try:
+        compiled = re.compile(raw)
+    except re.error:
+        raise ValueError("must be a regular expression (Python syntax)") from None
+    if compiled.groups and "number" not in compiled.groupindex:
+        raise ValueError("must name the shown part (?P<number>…) when it has groups")
+    return raw

@@ -18,6 +18,7 @@ from typing import TypeVar
 from dotenv import dotenv_values
 
 from portal import setting_values as v
+from portal.shop import Shop
 
 T = TypeVar("T")
 
@@ -94,6 +95,11 @@ class Settings:
     def receipts_enabled(self) -> bool:
         """Receipts are issued once the shop has said who issues them."""
         return self.receipt_issuer_name is not None
+
+    #: Name, logo, contact and legal pages shown on every page (``PORTAL_SHOP_*`` and co.).
+    shop: Shop = field(default_factory=Shop)
+    #: Shop-minted OrderIDs: the part shown as the order number (a ``number`` group).
+    order_number_pattern: str | None = None
 
     @property
     def https(self) -> bool:
@@ -176,6 +182,10 @@ class Settings:
             receipt_font=reader.optional("PORTAL_RECEIPT_FONT", v.truetype_font, None),
             tax_rate=reader.optional("PORTAL_TAX_RATE", v.tax_rate, None),
             product_tax_rates=reader.optional("PORTAL_TAX_PRODUCT_RATES", v.product_tax_rates, ()),
+            shop=_shop(reader),
+            order_number_pattern=reader.optional(
+                "PORTAL_ORDER_NUMBER_PATTERN", v.order_number_pattern, None
+            ),
         )._checked(env)
 
     def _checked(self, env: Mapping[str, str]) -> Settings:
@@ -238,6 +248,18 @@ class Settings:
                 )
             return replace(self, receipt_font=v.truetype_font(found))
         return self
+
+
+def _shop(reader: _Reader) -> Shop:
+    return Shop(
+        name_ja=reader.optional("PORTAL_SHOP_NAME_JA", v.shop_name, None),
+        name_en=reader.optional("PORTAL_SHOP_NAME_EN", v.shop_name, None),
+        logo=reader.optional("PORTAL_SHOP_LOGO", v.logo_file, None),
+        support_email=reader.optional("PORTAL_SUPPORT_EMAIL", v.email, None),
+        support_url=reader.optional("PORTAL_SUPPORT_URL", v.page_url, None),
+        legal_notice_url=reader.optional("PORTAL_LEGAL_NOTICE_URL", v.page_url, None),
+        privacy_url=reader.optional("PORTAL_PRIVACY_URL", v.page_url, None),
+    )
 
 
 def _process_environment() -> dict[str, str]:

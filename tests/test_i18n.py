@@ -51,7 +51,7 @@ def _catalog(locale: str):  # type: ignore[no-untyped-def]
 def test_the_extractor_finds_the_pages_strings():
     # Guards the completeness test below against extracting nothing.
     found = _extracted()
-    assert {"Your orders", "Log out", "Paid", "Order placed", "Page not found"} <= found
+    assert {"Order history", "Log out", "Paid", "Order placed", "Page not found"} <= found
 
 
 @pytest.mark.parametrize("locale", ["ja", "en"])
@@ -162,7 +162,7 @@ def test_order_pages_show_money_and_times_the_japanese_way(client, auth, stripe_
     # 2026-01-01 00:00 UTC is 09:00 in Tokyo.
     assert '<time datetime="2026-01-01T00:00:00+00:00">2026/01/01 9:00</time>' in listing
     detail = client.get(f"/orders/{session['id']}").get_data(as_text=True)
-    assert "注文 JA-1" in detail and "ご注文" in detail
+    assert "<h1>ご注文詳細</h1>" in detail and "<dd>JA-1</dd>" in detail
 
 
 def test_times_follow_the_configured_zone(settings, s3, stripe_api, idp_url):
@@ -193,7 +193,10 @@ def test_error_pages_and_json_errors_speak_the_pages_language(client):
     assert "ページが見つかりません" in page.get_data(as_text=True)
     api = client.get("/nowhere", headers={"Accept": "application/json", "Accept-Language": "en"})
     assert api.get_json() == {
-        "error": {"status": 404, "message": "There is nothing at this address."}
+        "error": {
+            "status": 404,
+            "message": "We could not find this page. Please check the address.",
+        }
     }
 
 

@@ -43,14 +43,17 @@ def test_healthz_answers_without_calling_stripe(client, stripe_api):
 def test_unknown_page_is_our_404(client):
     response = client.get("/wp-admin.php")
     assert response.status_code == 404
-    assert "There is nothing at this address" in response.get_data(as_text=True)
+    assert "We could not find this page" in response.get_data(as_text=True)
 
 
 def test_json_clients_get_a_json_error(client):
     response = client.get("/nowhere", headers={"Accept": "application/json"})
     assert response.status_code == 404
     assert response.json == {
-        "error": {"status": 404, "message": "There is nothing at this address."}
+        "error": {
+            "status": 404,
+            "message": "We could not find this page. Please check the address.",
+        }
     }
 
 

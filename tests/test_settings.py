@@ -256,6 +256,37 @@ def test_a_receipt_font_that_is_not_truetype_is_refused(tmp_path):
         Settings.from_env({**SHOP, "PORTAL_RECEIPT_FONT": str(font)})
 
 
+# --- the shop on every page ----------------------------------------------------------------
+
+
+def test_the_shops_identity_is_read_from_its_settings(tmp_path):
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG\r\n\x1a\n")
+    env = {
+        **GOOD,
+        "PORTAL_SHOP_NAME_JA": "フォトスタジオしずく",
+        "PORTAL_SHOP_NAME_EN": "Shizuku Photo Studio",
+        "PORTAL_SHOP_LOGO": str(logo),
+        "PORTAL_SUPPORT_EMAIL": "support@shizuku.example.jp",
+        "PORTAL_SUPPORT_URL": "https://shizuku.example.jp/contact?form=1",
+        "PORTAL_LEGAL_NOTICE_URL": "https://shizuku.example.jp/tokushoho",
+        "PORTAL_PRIVACY_URL": "https://shizuku.example.jp/privacy",
+        "PORTAL_ORDER_NUMBER_PATTERN": r"^SHOP-(?P<number>\d+)",
+    }
+    settings = Settings.from_env(env)
+    assert settings.shop.name("ja") == "フォトスタジオしずく"
+    assert settings.shop.name("en") == "Shizuku Photo Studio"
+    assert settings.shop.logo == logo
+    assert settings.shop.support_url == "https://shizuku.example.jp/contact?form=1"
+    assert settings.order_number_pattern == r"^SHOP-(?P<number>\d+)"
+
+
+def test_a_shop_name_in_one_language_serves_both():
+    settings = Settings.from_env({**GOOD, "PORTAL_SHOP_NAME_JA": "しずく"})
+    assert settings.shop.name("en") == "しずく"
+    assert Settings.from_env(GOOD).shop.name("ja") is None
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -276,3 +307,30 @@ def test_malformed_receipt_settings_are_named_in_one_line(name, value):
         Settings.from_env({**SHOP, name: value})
     assert str(error.value).startswith(f"{name}: ")
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_SHOP_NAME_JA", "x" * 81),
+        ("PORTAL_SHOP_LOGO", "/no/such/logo.png"),
+        ("PORTAL_SHOP_LOGO", str(ROOT / "README.md")),
+        ("PORTAL_SUPPORT_EMAIL", "support at example.jp"),
+        ("PORTAL_SUPPORT_URL", "javascript:alert(1)"),
+        ("PORTAL_LEGAL_NOTICE_URL", "/tokushoho"),
+        ("PORTAL_PRIVACY_URL", "https://shop.example.jp/privacy#top"),
+        ("PORTAL_ORDER_NUMBER_PATTERN", "(unclosed"),
+        ("PORTAL_ORDER_NUMBER_PATTERN", r"^(\d+)-(\d+)"),
+    ],
+)
+def test_malformed_shop_settings_are_named_in_one_line(name, value):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({**GOOD, name: value})
+    assert str(error.value).startswith(f"{name}: ")
+
+
+def test_a_logo_larger_than_half_a_megabyte_is_refused(tmp_path):
+    logo = tmp_path / "huge.png"
+    logo.write_bytes(b"\0" * (512 * 1024 + 1))
+    with pytest.raises(SettingsError, match="PORTAL_SHOP_LOGO: must be a file of at most 512 KiB"):
+        Settings.from_env({**GOOD, "PORTAL_SHOP_LOGO": str(logo)})

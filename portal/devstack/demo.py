@@ -41,6 +41,16 @@ OIDC_CLIENT_ID = "order-portal-demo"
 #: Where the demo's files are, as ``PORTAL_S3_PREFIX`` (the portal's default).
 PREFIX = "orders/{order_id}/"
 
+#: The demo shop's identity (PORTAL_SHOP_* and co.), so its pages look like a real shop's.
+SHOP = {
+    "PORTAL_SHOP_NAME_JA": "フォトスタジオしずく",
+    "PORTAL_SHOP_NAME_EN": "Shizuku Photo Studio",
+    "PORTAL_SHOP_LOGO": str(Path(__file__).with_name("demo-logo.svg")),
+    "PORTAL_SUPPORT_EMAIL": "support@shizuku.example.jp",
+    "PORTAL_LEGAL_NOTICE_URL": "https://shizuku.example.jp/tokushoho",
+    "PORTAL_PRIVACY_URL": "https://shizuku.example.jp/privacy",
+}
+
 #: (email, name) of the demo customers; the last one has 120 orders.
 CUSTOMERS = (
     ("hanako@example.jp", "山田 花子"),
@@ -126,6 +136,7 @@ def demo_stack(
                 "PORTAL_PAYMENT_LINKS": f"restoration={link_url}",
                 "PORTAL_TRUSTED_PROXIES": "1" if public_url else "0",
                 **_receipt_settings(),
+                **SHOP,
             }
         )
         stack.enter_context(run_in_thread(create_app(settings), host=HOST, port=portal_port))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from portal.deliverables import Deliverables
 from portal.domain import Deliverable, FilesUnavailable, Order, OrderPage, PortalError
 from portal.order_cache import OrderCache, Served
+from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy
 from portal.orders.filters import OrderFilter
 from portal.stripe.client import is_session_id
@@ -46,23 +47,27 @@ class OrderService:
         deliverables: Deliverables,
         cache: OrderCache,
         references: ReferencePolicy,
+        numbers: OrderNumbers | None = None,
     ) -> None:
         self._orders = orders
         self._deliverables = deliverables
         self._cache = cache
         self._references = references
+        self._numbers = numbers or OrderNumbers()
 
     def page(self, email: str, number: int) -> Served[OrderPage]:
         """One page of the customer's orders, newest first."""
-        return self._cache.order_list(
+        served = self._cache.order_list(
             email, number, lambda: self._orders.list_orders(email, number)
         )
+        page = replace(served.value, orders=tuple(map(self._numbered, served.value.orders)))
+        return Served(page, served.stale_as_of)
 
     def history(self, email: str, wanted: OrderFilter) -> Served[tuple[Order, ...]]:
         """Every order that passes the filter, newest first (filtered views, exports)."""
         served = self._cache.order_history(email, lambda: self._orders.all_orders(email))
-        orders = tuple(order for order in served.value if wanted.matches(order))
-        return Served(orders, served.stale_as_of)
+        orders = (self._numbered(order) for order in served.value)
+        return Served(tuple(o for o in orders if wanted.matches(o)), served.stale_as_of)
 
     def filtered_page(self, email: str, wanted: OrderFilter, number: int) -> Served[OrderPage]:
         """One page of the orders that pass the filter."""
@@ -83,7 +88,13 @@ class OrderService:
         order = served.value
         if order is None or not order.belongs_to(email):
             raise OrderNotFound(session_id)
-        return Served(order, served.stale_as_of)
+        return Served(self._numbered(order), served.stale_as_of)
+
+    def _numbered(self, order: Order) -> Order:
+        """The order with the number this shop gives it (also for copies cached before
+        orders had numbers)."""
+        number = self._numbers.number(order.order_id if order.reference else None, order.session_id)
+        return order if number == order.number else replace(order, number=number)
 
     def _files_key(self, order: Order) -> str | None:
         """The OrderID the order's files are under, when its reference is trusted."""

@@ -39,6 +39,8 @@ CHROMIUM_ARGS = [
 ]
 SERIOUS = ("serious", "critical")
 PHONE = {"width": 375, "height": 800}
+#: The narrowest screen WCAG asks a page to work on without scrolling sideways (reflow).
+NARROW = {"width": 320, "height": 640}
 DESKTOP = {"width": 1280, "height": 900}
 
 

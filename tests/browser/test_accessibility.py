@@ -52,7 +52,7 @@ class Visitor:
     def open_order(self, order_id: str) -> None:
         self.open_logged_in()
         self.page.get_by_role("link", name=order_id, exact=True).click()
-        expect(self.page.get_by_role("heading", level=1)).to_contain_text(order_id)
+        expect(self.page.locator("dl.facts")).to_contain_text(order_id)
 
 
 @pytest.fixture
@@ -113,6 +113,21 @@ def test_a_phone_never_scrolls_sideways(visitor: Visitor, language: str, name: s
     visitor.page.screenshot(path=OUTPUT / "pages" / f"{name}-{language}-375.png", full_page=True)
     assert sideways_overflow(visitor.page) == 0
     assert serious(axe_violations(visitor.page)) == []
+
+
+def test_the_phone_header_is_one_row(visitor: Visitor):
+    visitor.page.set_viewport_size(PHONE)
+    for language in ("ja", "en"):
+        visitor.page.context.add_cookies(
+            [{"name": "portal_lang", "value": language, "url": visitor.stack.portal_url}]
+        )
+        visitor.open_logged_in()
+        # Brand, the other language and the logout button side by side, centred on one line.
+        parts = ["header .brand", "header .languages li:not(.current) a", "header button"]
+        boxes = [visitor.page.locator(part).bounding_box() for part in parts]
+        middles = [box["y"] + box["height"] / 2 for box in boxes if box]
+        assert len(middles) == 3 and max(middles) - min(middles) < 8, (language, boxes)
+        assert boxes[0]["x"] + boxes[0]["width"] <= boxes[1]["x"] < boxes[2]["x"]  # type: ignore[index]
 
 
 def test_every_page_has_one_h1_and_its_landmarks(visitor: Visitor):

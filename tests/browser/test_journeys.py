@@ -22,13 +22,21 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
 ):
     # Log in by the provider's form and land on the order list.
     log_in(page, stack, HANAKO)
-    expect(page.get_by_role("heading", level=1)).to_have_text("Your orders")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Order history")
+    # The shop says who it is: its logo and name in the header, its contact in the footer.
+    expect(page.locator("header .brand")).to_have_text("Shizuku Photo Studio")
+    expect(page.locator("header .brand img")).to_have_js_property("naturalWidth", 64)
+    expect(page.get_by_role("contentinfo")).to_contain_text("support@shizuku.example.jp")
     expect(page.get_by_role("table")).to_contain_text("JP-1001")
     expect(page.get_by_role("row", name=re.compile("JP-1001"))).to_contain_text("¥5,000")
 
     # Order detail, then the file itself.
     _order_link(page, "JP-1001").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Order JP-1001")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Order details")
+    expect(page.locator("dl.facts")).to_contain_text("JP-1001")
+    expect(page.get_by_role("link", name="Ask about this order")).to_have_attribute(
+        "href", re.compile(r"^mailto:support@shizuku\.example\.jp\?subject=About%20order%20JP-1001")
+    )
     expect(page.get_by_text("Paid", exact=True).first).to_be_visible()
     with page.expect_download() as download_info:
         page.get_by_role("link", name="result.txt").click()
@@ -44,9 +52,10 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
     page.get_by_role("button", name=re.compile("^Pay")).click()
     page.wait_for_url(re.compile(re.escape(stack.portal_url) + r"/orders/cs_"))
     expect(page.get_by_role("status").first).to_contain_text("Thank you for your order.")
-    heading = page.get_by_role("heading", level=1).inner_text()
-    assert re.fullmatch(r"Order [0-9a-f-]{36}", heading), heading
-    new_order_id = heading.removeprefix("Order ")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Order details")
+    number = page.locator("dl.facts dd").first.inner_text()
+    assert re.fullmatch(r"\d{4}-\d{4}-\d{4}", number), number
+    new_order_id = _order_id_of(stack, page.url.rsplit("/", 1)[1])
 
     # The shop's fulfilment writes the file a moment later: it appears on reload.
     for _ in range(40):
@@ -63,9 +72,10 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
     # Switch to Japanese: the same page, now in Japanese, and it stays so.
     page.get_by_role("link", name="日本語").click()
     expect(page.locator("html")).to_have_attribute("lang", "ja")
-    expect(page.get_by_role("heading", level=1)).to_contain_text("注文")
-    page.get_by_role("link", name="注文一覧").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("ご注文")
+    expect(page.get_by_role("heading", level=1)).to_have_text("ご注文詳細")
+    expect(page.locator("header .brand")).to_have_text("フォトスタジオしずく")
+    page.get_by_role("link", name="注文履歴に戻る").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("注文履歴")
     expect(page.get_by_role("row", name=re.compile("JP-1001"))).to_contain_text("￥5,000")
 
     # Log out, at the portal and then at the provider: the order list asks for a login again.
@@ -103,6 +113,12 @@ def test_keyboard_only_from_login_to_download(
         stack, "orders/JP-1001/result.txt"
     )
     assert csp_refusals == []
+
+
+def _order_id_of(stack: DemoStack, session_id: str) -> str:
+    """The OrderID inside the signed reference the emulator keeps for ``session_id``."""
+    reference = stack.emulator.sessions[session_id]["client_reference_id"]
+    return str(reference).rsplit("_", 1)[0]
 
 
 def _tab_to(page: Page, text: str, limit: int = 60) -> None:

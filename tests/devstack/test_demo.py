@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from portal.devstack.demo import BUCKET, DemoStack, demo_stack
+from portal.order_numbers import derived_number
 from portal.order_refs import order_id_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,7 +161,7 @@ def test_an_expired_konbini_voucher_shows_the_payment_failed(stack):
     browser, _ = _login(stack, "john@example.com")
     session = _session_of(stack, "US-2004")
     page = browser.get(f"{stack.portal_url}/orders/{session['id']}", timeout=10)
-    assert "Open your payment voucher" in page.text
+    assert "See your payment number and how to pay" in page.text
     stack.emulator.fail_payment(session["id"])
     assert "Payment failed" in browser.get(page.url, timeout=10).text
 
@@ -217,7 +218,8 @@ def test_buying_through_the_portal_signs_the_order_id_and_the_file_arrives(stack
     browser, order_url, reference = _buy_through_the_portal(stack, "hanako@example.jp")
     order_id, mac = reference.rsplit("_", 1)
     page = browser.get(order_url, timeout=10)
-    assert f"Order {order_id}" in page.text and mac not in page.text
+    assert f"Order {derived_number(order_id)}" in page.text
+    assert order_id not in page.text and mac not in page.text
     link = re.search(r'href="([^"]+/files/result.txt)"', page.text).group(1)
     download = browser.get(stack.portal_url + link, timeout=10)
     s3 = boto3.client("s3", endpoint_url=stack.s3_url, region_name="us-east-1")
