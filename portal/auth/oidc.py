@@ -27,6 +27,7 @@ from portal.auth.discovery import TIMEOUT, ProviderMetadata
 from portal.auth.id_token import TokenRules, verify_id_token
 from portal.auth.pending import PendingLogin
 from portal.auth.refusals import LoginRefused, shown
+from portal.emails import login_problem
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,12 @@ class OidcLogin:
         if needs_userinfo(claims, trust) and metadata.get("userinfo_endpoint"):
             userinfo = self._userinfo(str(metadata["userinfo_endpoint"]), token)
         identity = merged(claims, userinfo)
-        return Identity(sub=claims["sub"], email=verified_email(identity, trust), id_token=raw)
+        email = verified_email(identity, trust)
+        problem = login_problem(email)
+        if problem:
+            # Kept apart, never folded: such an address could pass for a customer's.
+            raise LoginRefused("email_unusable", problem)
+        return Identity(sub=claims["sub"], email=email, id_token=raw)
 
     def logout_url(self, id_token: str | None, return_url: str) -> str | None:
         """Where logout continues to end the provider's session, or ``None`` if nowhere.

@@ -26,6 +26,7 @@ bp = Blueprint("auth", __name__)
 _REFUSALS = {
     "email_unverified": (403, lazy_gettext("Your email address is not verified")),
     "email_missing": (403, lazy_gettext("Your account has no email address")),
+    "email_unusable": (403, lazy_gettext("This email address cannot be used here")),
     "provider_down": (503, lazy_gettext("The login service is not answering")),
     "state": (400, lazy_gettext("This login link has expired")),
     "provider": (400, lazy_gettext("The login did not complete")),

@@ -11,6 +11,7 @@ from typing import Any
 import stripe
 
 from portal.domain import Order, OrderPage, normalize_email
+from portal.emails import ASCII_WHITESPACE
 from portal.stripe.client import Json, call, is_session_id
 from portal.stripe.mapping import invoice_payment_of, order_from_session
 from portal.stripe.parallel import run_all
@@ -238,8 +239,10 @@ class _SessionSource:
 
 
 def _spellings(email: str) -> list[str]:
-    trimmed = email.strip()
-    lowered = trimmed.lower()
+    """The email as given and in the portal's one normal form (``portal.emails``): never a
+    Unicode case folding, which would ask for another customer's address."""
+    trimmed = email.strip(ASCII_WHITESPACE)
+    lowered = normalize_email(email)
     return [lowered] if trimmed == lowered else [trimmed, lowered]
 
 
