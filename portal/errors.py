@@ -54,7 +54,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(OrdersUnavailable)
     def orders_unavailable(exc: OrdersUnavailable) -> Response:
-        log.warning("orders unavailable (Stripe request id %s)", exc.request_id)
+        # The Stripe adapter has logged the cause (one line, in Stripe's words).
         return _retry_later(
             error_page(
                 503,

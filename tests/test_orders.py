@@ -320,10 +320,12 @@ def test_stripe_unreachable_shows_a_503(client, logged_in, stripe_api):
     assert stripe_api.call_count == 3  # one try and the two retries
 
 
-def test_a_bad_stripe_key_is_a_500_without_details(client, logged_in, stripe_api, caplog):
+def test_a_bad_stripe_key_is_the_unavailable_page_without_details(
+    client, logged_in, stripe_api, caplog
+):
     stripe_api.fail_with = 401
     response = client.get("/orders")
-    assert response.status_code == 500
+    assert response.status_code == 503
     body = response.get_data(as_text=True)
     assert "sk_test" not in body and "API Key" not in body and "Traceback" not in body
     assert any(r.levelname == "CRITICAL" for r in caplog.records)

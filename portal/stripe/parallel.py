@@ -9,9 +9,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-#: Most calls one page has in flight at once (Stripe allows 25 per second per endpoint in a
-#: sandbox; a page never needs more than a handful).
-MAX_IN_FLIGHT = 4
+#: Most calls one page has in flight at once: a customer's page never needs more, and
+#: Stripe allows 25 per second per endpoint in a sandbox.
+MAX_IN_FLIGHT = 2
 
 
 def run_all(tasks: Sequence[Callable[[], T]]) -> list[T]:

@@ -166,7 +166,8 @@ class StripeOrders:
         """A one-time link into Stripe's billing portal for ``customer``."""
         params: Any = {"customer": customer, "return_url": return_url}
         result = call(
-            lambda: self._client.raw_request("post", "/v1/billing_portal/sessions", **params)
+            lambda: self._client.raw_request("post", "/v1/billing_portal/sessions", **params),
+            endpoint="POST /v1/billing_portal/sessions",
         )
         assert result is not None
         return str(result["url"])
@@ -197,7 +198,11 @@ class StripeOrders:
         their line items, intents and charges, building them cost more than the rest of
         the page (measured with cProfile).
         """
-        return call(lambda: self._client.raw_request("get", path, **params), missing_ok=missing_ok)
+        return call(
+            lambda: self._client.raw_request("get", path, **params),
+            endpoint=f"GET {path}",
+            missing_ok=missing_ok,
+        )
 
     def _all_line_items(self, session_id: str) -> list[Json]:
         items: list[Json] = []

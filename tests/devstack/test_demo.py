@@ -261,3 +261,20 @@ def test_a_stranger_paying_with_someone_elses_reference_sees_nothing_and_nothing
         assert john.get(f"{landed.url}/files/{name}", timeout=10).status_code == 404
     time.sleep(0.7)  # past the worker's delay: a write it had scheduled would have happened
     assert stack.worker.written == written
+
+
+def test_a_restricted_key_without_a_permission_is_the_unavailable_page_and_a_log_line(
+    stack, caplog
+):
+    browser, _ = _login(stack, "john@example.com")
+    order = stack.emulator.add_order("john@example.com", items=[("Zine", 1200, 1)])
+    # The key the README once recommended: Checkout Sessions read, nothing else.
+    stack.emulator.faults.restrict_key({"rak_checkout_session_read"})
+    try:
+        page = browser.get(f"{stack.portal_url}/orders/{order['id']}", timeout=10)
+    finally:
+        stack.emulator.faults.clear()
+    assert page.status_code == 503 and "temporarily unavailable" in page.text
+    logged = [r.getMessage() for r in caplog.records if "lacks the permission" in r.getMessage()]
+    assert len(logged) == 1 and "rak_payment_intent_read" in logged[0]
+    assert browser.get(page.url, timeout=10).status_code == 200  # with the permission back

@@ -786,6 +786,82 @@ def test_an_invoiced_order_links_its_hosted_invoice(client, state):
     assert pdf.headers["Content-Type"] == "application/pdf"
 
 
+# --- what real Stripe does wrong (switches) --------------------------------------------
+
+
+def test_a_restricted_key_gets_stripes_403_naming_the_missing_permission(client, state):
+    state.add_order("a@example.com")
+    state.faults.restrict_key({"rak_checkout_session_read"})
+    assert client.v1.checkout.sessions.list().data
+    with pytest.raises(stripe.PermissionError) as refused:
+        client.v1.checkout.sessions.list(params={"expand": ["data.payment_intent"]})
+    error = refused.value
+    assert error.http_status == 403 and error.error.type == "invalid_request_error"
+    assert error.error.message == (
+        "The provided key 'sk_test_**************7890' does not have the required"
+        " permissions for this endpoint on account 'acct_1EmulatorPortal0'. Having the"
+        " 'rak_payment_intent_read' permission would allow this request to continue."
+    )
+    with pytest.raises(stripe.PermissionError, match="rak_customer_portal_write"):
+        client.v1.billing_portal.sessions.create(params={"customer": "cus_x"})
+
+
+def test_a_write_permission_includes_reading(client, state):
+    state.faults.restrict_key({"rak_payment_link_write"})
+    link = client.v1.payment_links.create(params=link_params())
+    assert client.v1.payment_links.retrieve(link.id).id == link.id
+    state.faults.restrict_key(None)
+    assert client.v1.checkout.sessions.list().object == "list"
+
+
+@pytest.mark.parametrize("retry_after", [None, 2])
+def test_rate_limiting_answers_stripes_429_which_the_sdk_does_not_retry(
+    emulator, state, retry_after
+):
+    retrying = stripe.StripeClient(KEY, base_addresses={"api": emulator.url}, max_network_retries=2)
+    state.faults.add("rate_limit", times=1, retry_after=retry_after)
+    with pytest.raises(stripe.RateLimitError) as limited:
+        retrying.v1.checkout.sessions.list()
+    error = limited.value
+    assert error.http_status == 429 and error.error.code == "rate_limit"
+    assert "Request rate limit exceeded" in error.error.message
+    assert error.headers.get("Retry-After") == (str(retry_after) if retry_after else None)
+    assert len(state.calls) == 1  # not retried
+    assert retrying.v1.checkout.sessions.list().object == "list"  # only once
+
+
+def test_lock_timeouts_and_server_errors_are_retried_by_the_sdk(emulator, state):
+    retrying = stripe.StripeClient(KEY, base_addresses={"api": emulator.url}, max_network_retries=2)
+    state.faults.add("lock_timeout", times=1)
+    state.faults.add("server_error", times=1)
+    assert retrying.v1.checkout.sessions.list().object == "list"
+    assert len(state.calls) == 3
+    state.faults.add("server_error")
+    with pytest.raises(stripe.APIError) as failed:
+        retrying.v1.checkout.sessions.list()
+    assert failed.value.http_status == 500 and failed.value.error.type == "api_error"
+
+
+def test_a_hanging_stripe_times_the_client_out(emulator, state):
+    impatient = stripe.StripeClient(
+        KEY,
+        base_addresses={"api": emulator.url},
+        http_client=stripe.RequestsClient(timeout=0.2),
+    )
+    state.faults.add("hang", times=1, seconds=1.0)
+    with pytest.raises(stripe.APIConnectionError):
+        impatient.v1.checkout.sessions.list()
+
+
+def test_faults_can_be_limited_to_a_path(client, state):
+    state.faults.add("server_error", path="/v1/payment_links")
+    assert client.v1.checkout.sessions.list().object == "list"
+    with pytest.raises(stripe.APIError):
+        client.v1.payment_links.list()
+    state.faults.clear()
+    assert client.v1.payment_links.list().object == "list"
+
+
 # --- customers and the billing portal --------------------------------------------------
 
 

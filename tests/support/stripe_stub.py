@@ -30,6 +30,10 @@ class StripeStub:
         self.calls: list[tuple[str, str]] = []
         #: When set, every call answers this HTTP status with Stripe's error body.
         self.fail_with: int | None = None
+        #: With ``fail_with``: the error object (else a typical one for the status) and
+        #: extra headers (``Retry-After``), as :meth:`refuse_permission` sets them.
+        self.error: dict[str, Any] | None = None
+        self.error_headers: dict[str, str] = {}
         #: When set, every call fails to connect.
         self.unreachable = False
         base = re.escape(API)
@@ -52,6 +56,18 @@ class StripeStub:
         )
         mock.add_callback(responses.GET, re.compile(base + r"/v1/refunds(\?.*)?$"), self._refunds)
 
+    def refuse_permission(self, permission: str) -> None:
+        """Answer every call as Stripe does when a restricted key lacks ``permission``."""
+        self.fail_with = 403
+        self.error = {
+            "type": "invalid_request_error",
+            "message": (
+                "The provided key 'rk_test_********************1234' does not have the"
+                " required permissions for this endpoint on account 'acct_1Test'. Having"
+                f" the '{permission}' permission would allow this request to continue."
+            ),
+        }
+
     def add(self, *sessions: dict[str, Any]) -> None:
         """Store sessions (from ``stripe_fixtures.checkout_session``)."""
         self.sessions.extend(sessions)
@@ -71,7 +87,8 @@ class StripeStub:
             raise requests.ConnectionError("connection refused")
         headers = {"Request-Id": f"req_test{len(self.calls)}", "Content-Type": "application/json"}
         if self.fail_with:
-            return self.fail_with, headers, json.dumps(_error(self.fail_with))
+            error = {"error": self.error} if self.error else _error(self.fail_with)
+            return self.fail_with, headers | self.error_headers, json.dumps(error)
         params = _params(parts.query)
         status, body = handler(parts.path, params)
         return status, headers, json.dumps(body)

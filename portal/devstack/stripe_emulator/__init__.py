@@ -10,12 +10,14 @@ Seed with :class:`EmulatorState` (``add_order``, ``add_customer``, ``add_price``
 with :func:`create_app` (and :func:`portal.devstack.serving.run_in_thread`), then drive
 it through the SDK, the hosted pages (``/pay/<plink>``, ``/vouchers/<pi>``) or the
 state's helpers (``mark_paid``, ``refund``, ``fail_payment``). ``state.calls`` logs API
-requests, ``state.latency_seconds`` slows each one down, ``state.events`` holds every
-webhook event with its delivery results, and ``state.wait_for_deliveries()`` waits
-for them.
+requests, ``state.latency_seconds`` slows each one down, ``state.faults`` switches on
+what real Stripe does wrong (a restricted key's 403, 429, ``lock_timeout``, 5xx, hangs),
+``state.events`` holds every webhook event with its delivery results, and
+``state.wait_for_deliveries()`` waits for them.
 
 Modules: ``objects`` (Stripe objects from Stripe's examples), ``state`` (the store and
-what happens to it), ``wire`` (parameters, errors, paging), ``expansion``, ``webhooks``
+what happens to it), ``wire`` (parameters, errors, paging), ``expansion``, ``faults``,
+``webhooks``
 (signing and delivery), ``api`` (``/v1``), ``pages`` (the hosted pages), ``app``.
 """
 

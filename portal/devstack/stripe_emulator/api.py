@@ -19,7 +19,8 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import InternalServerError
 
-from portal.devstack.stripe_emulator.expansion import Tree, expand, fields_of, requested
+from portal.devstack.stripe_emulator import faults
+from portal.devstack.stripe_emulator.expansion import Tree, expand, fields_of, kinds_in, requested
 from portal.devstack.stripe_emulator.objects import Json, list_object, new_id
 from portal.devstack.stripe_emulator.state import PAYMENT_METHODS, EmulatorState
 from portal.devstack.stripe_emulator.wire import (
@@ -59,7 +60,9 @@ def make_blueprint(state: EmulatorState, api_key: str) -> Blueprint:
         if state.latency_seconds > 0:
             time.sleep(state.latency_seconds)
         refused = _refusal(api_key)
-        return _error(refused) if refused else None
+        if refused:
+            return _error(refused)
+        return _fault(state) or _forbidden(state)
 
     @blueprint.after_request
     def stamp(response: Response) -> Response:
@@ -103,6 +106,34 @@ def _view(
         return response
 
     return view
+
+
+def _fault(state: EmulatorState) -> Response | None:
+    """The answer of a switched-on fault (after a hang, none: the request goes on)."""
+    fault = state.faults.take(request.path)
+    if fault is None:
+        return None
+    answered = faults.answer(fault)
+    if answered is None:
+        time.sleep(fault.seconds)
+        return None
+    error, headers = answered
+    response = _error(error)
+    response.headers.update(headers)
+    return response
+
+
+def _forbidden(state: EmulatorState) -> Response | None:
+    """Stripe's 403 when the (restricted) key lacks the endpoint's permission."""
+    try:
+        state.faults.check_endpoint(request.method, request.path, _masked_key())
+    except StripeError as exc:
+        return _error(exc)
+    return None
+
+
+def _masked_key() -> str:
+    return mask_key(_presented_key() or "")
 
 
 def _pairs() -> list[tuple[str, str]]:
@@ -586,6 +617,7 @@ class _Api:
         return _ItemSpec(quantity, name=product_name, unit_amount=unit_amount, currency=currency)
 
     def _expand(self, obj: Json, kind: str, tree: Tree) -> Json:
+        self.state.faults.check_expansions(kinds_in(tree), _masked_key())
         return expand(obj, kind, tree, self._resolve)
 
     def _resolve(self, kind: str, field: str, obj: Json) -> Any:

@@ -78,6 +78,15 @@ def _add(tree: Tree, kind: str, parts: list[str], path: str) -> None:
         kind = target
 
 
+def kinds_in(tree: Tree) -> list[str]:
+    """Every object kind an expansion reaches, in the order asked for (a restricted key
+    needs to read each)."""
+    found: list[str] = []
+    for target, inner in tree.values():
+        found += [kind for kind in [target, *kinds_in(inner)] if kind not in found]
+    return found
+
+
 def fields_of(kind: str) -> dict[str, str]:
     """The expandable fields of ``kind``."""
     if kind.startswith("list:"):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable
 
 from portal.devstack.stripe_emulator import objects
+from portal.devstack.stripe_emulator.faults import Faults
 from portal.devstack.stripe_emulator.objects import Json
 from portal.devstack.stripe_emulator.webhooks import Outbox, SentEvent
 
@@ -50,6 +51,8 @@ class EmulatorState:
         self.calls: list[tuple[str, str]] = []
         #: Added to every API request, to stand in for the network (benchmarks).
         self.latency_seconds = 0.0
+        #: Switches for what real Stripe does wrong: a restricted key, 429, 5xx, hangs.
+        self.faults = Faults()
         #: Longest an operation waits for its webhooks before returning.
         self.delivery_wait_seconds = 2.0
         #: Where the emulator is served; links in objects start with it.
