@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from portal.settings import Settings, SettingsError
 from portal.startup import checked_settings
@@ -15,7 +15,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``portal`` console script."""
     parser = argparse.ArgumentParser(prog="portal", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("check-config", help="validate the PORTAL_* settings and exit")
+    check = commands.add_parser("check-config", help="validate the PORTAL_* settings and exit")
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask the services (the OpenID provider, ...) whether the settings work "
+        "with them; exit 1 on a problem that would stop the portal",
+    )
     serve = commands.add_parser("serve", help="run the portal on a development server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -49,13 +55,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "check-config":
         print("portal: settings are valid")
-        return 0
+        return _online_checks(settings) if args.online else 0
     if args.command in ("sign-order-id", "verify-order-id"):
         return _order_id_command(settings, args)
     from portal import create_app
 
     create_app(settings).run(host=args.host, port=args.port)
     return 0
+
+
+#: One check: the settings in, ``(level, line)`` pairs out, level ``ok``, ``warn`` or
+#: ``fail`` (a problem that stops the portal). Each service's package keeps its own.
+OnlineCheck = Callable[[Settings], list[tuple[str, str]]]
+
+
+def _online_sections() -> list[tuple[str, OnlineCheck]]:
+    from portal.auth.checks import oidc_findings
+
+    return [("OpenID Connect", oidc_findings)]
+
+
+def _online_checks(settings: Settings) -> int:
+    """Print each service's section; 1 if any line is a ``fail``."""
+    failed = False
+    for title, check in _online_sections():
+        print(f"\n{title}")
+        for level, line in check(settings):
+            print(f"  {level:<4}  {line}")
+            failed = failed or level == "fail"
+    return 1 if failed else 0
 
 
 def _order_id_command(settings: Settings, args: argparse.Namespace) -> int:
