@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from portal.auth.expiry import expired_form
 from portal.domain import FilesUnavailable, OrdersUnavailable, StripeMisconfigured
 from portal.orders.service import OrderNotFound
 from portal.sessions import SessionStoreUnavailable
@@ -93,6 +94,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Response:
+        # The login ended (and its CSRF token with it): ask for a login, not "expired".
+        ended = expired_form()
+        if ended is not None:
+            return ended
         return error_page(
             400, _("This form has expired"), _("Please go back, reload the page and try again.")
         )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal.auth import expiry
 from portal.order_cache import OrderCache
 
 bp = Blueprint("main", __name__)
@@ -16,7 +17,11 @@ def index() -> Response | str:
     """Logged-in customers go to their orders; others see how to log in."""
     if current_user.is_authenticated:
         return redirect(url_for("orders.index"))
-    return render_template("index.html")
+    if not expiry.just_logged_out():
+        return render_template("index.html")
+    response = make_response(render_template("index.html", logged_out=True))
+    expiry.clear_logged_out(response)
+    return response
 
 
 @bp.get("/healthz")

@@ -33,8 +33,12 @@ def install(app: Flask, settings: Settings) -> None:
     """Bind server-side sessions with the idle timeout as their lifetime in the store."""
     app.config.update(
         SESSION_PERMANENT=True,
-        # Each request moves the idle deadline; the absolute limit is checked on top.
-        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_idle_minutes),
+        # Each request moves the deadline. The store keeps a session up to the absolute
+        # limit, past the idle one (which load_customer enforces): so a customer back after
+        # the idle limit can be told that this is why they must log in again.
+        PERMANENT_SESSION_LIFETIME=timedelta(
+            minutes=max(settings.session_idle_minutes, settings.session_hours * 60)
+        ),
         SESSION_REFRESH_EACH_REQUEST=True,
         SESSION_KEY_PREFIX="order-portal:session:",
         SESSION_ID_LENGTH=32,

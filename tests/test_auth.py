@@ -147,10 +147,11 @@ def test_safe_next_keeps_empty_and_plain_paths(value):
     assert safe_next(value) == (value or None)
 
 
-def test_logout_needs_the_csrf_token(client, auth, stripe_api):
+def test_a_logout_without_a_token_or_origin_asks_before_logging_out(client, auth, stripe_api):
     auth.login("alice@example.com")
     response = client.post("/logout")
     assert response.status_code == 400
+    assert "Log out?" in response.get_data(as_text=True)
     assert client.get("/orders").status_code == 200
 
 

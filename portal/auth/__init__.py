@@ -6,8 +6,10 @@ import logging
 
 from flask import Flask
 
+from portal.auth.expiry import login_needed
 from portal.auth.oidc import OidcLogin
 from portal.auth.pending import PendingLoginCookie
+from portal.extensions import login_manager
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,7 @@ def install(app: Flask, settings: Settings) -> None:
     app.extensions["portal.pending_logins"] = PendingLoginCookie(
         settings.secret_key, https=settings.https
     )
+    login_manager.unauthorized_handler(login_needed)
     for warning in relaxed_settings(settings):
         log.warning("%s", warning)
 

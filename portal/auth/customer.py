@@ -10,6 +10,7 @@ from flask import current_app, session
 from flask_login import UserMixin, current_user, logout_user
 
 from portal import audit
+from portal.auth import expiry
 from portal.auth.oidc import Identity
 
 _KEY = "customer"
@@ -58,9 +59,13 @@ def load_customer(user_id: str) -> Customer | None:
     if not data or data.get("sub") != user_id:
         return None
     now = time.time()
-    idle = current_app.config["PORTAL_SESSION_IDLE_MINUTES"] * 60
-    if now - float(data["at"]) > float(data["max"]) or now - float(data["seen"]) > idle:
-        session.clear()  # the absolute and idle limits, whatever the store's TTL says
+    idle_minutes = int(current_app.config["PORTAL_SESSION_IDLE_MINUTES"])
+    if now - float(data["at"]) > float(data["max"]):
+        session.clear()  # the absolute limit, whatever the store's TTL says
+        return None
+    if now - float(data["seen"]) > idle_minutes * 60:
+        session.clear()
+        expiry.mark_ended_by_idleness(idle_minutes)
         return None
     data["seen"] = now
     session.modified = True

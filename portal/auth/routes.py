@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext
-from flask_login import current_user, login_user
+from flask_login import current_user, login_required, login_user
+from flask_wtf.csrf import validate_csrf
 from werkzeug.wrappers import Response
+from wtforms import ValidationError
 
 from portal import audit, rate_limits
-from portal.auth import reauth
+from portal.auth import expiry, reauth
 from portal.auth.customer import end_session, start_session
 from portal.auth.next_url import safe_next
 from portal.auth.oidc import OidcLogin
 from portal.auth.pending import PendingLoginCookie, current_logins, new_login
 from portal.auth.refusals import LoginRefused
 from portal.extensions import csrf
+from portal.security import origin_of
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ def callback() -> Response | tuple[str, int]:
         return response
     customer = start_session(identity, current_app.config["PORTAL_SESSION_HOURS"])
     login_user(customer)
+    expiry.remember_resume(pending.next)
     audit.record("login", who=audit.mask_email(identity.email))
     success = redirect(safe_next(pending.next) or url_for("orders.index"))
     _cookie().write(success, remaining)
@@ -97,20 +101,68 @@ def callback() -> Response | tuple[str, int]:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+@csrf.exempt  # checked below: a token that ended with the login must still log out
+def logout() -> Response | tuple[str, int]:
     """End the portal session, then the provider's where it can be ended.
 
-    When the provider's session cannot be ended (no end-session endpoint and no
-    ``PORTAL_OIDC_LOGOUT_URL``), the next login in this browser asks the provider to
-    prompt again, so the next person at a shared device is not let straight back in.
+    Logout always logs out: a CSRF token that expired with the session is no reason to
+    keep anyone logged in. Only a logout that another site forged (a bad token on a
+    cross-site request while logged in) is asked to confirm first. When the provider's
+    session cannot be ended (no end-session endpoint and no ``PORTAL_OIDC_LOGOUT_URL``),
+    the next login in this browser asks the provider to prompt again, so the next person
+    at a shared device is not let straight back in.
     """
+    token = request.form.get("csrf_token")  # read first: an oversized body is a 413
+    if not _logout_is_genuine(token):
+        log.warning("logout not from the portal's pages: asked to confirm")
+        return render_template("auth/logout_confirm.html"), 400
     id_token = end_session()
     home = str(current_app.config["PORTAL_PUBLIC_URL"]) + url_for("main.index")
     destination = _oidc().logout_url(id_token, home)
     response = redirect(destination or url_for("main.index"))
     if destination is None:
         reauth.require(response)
+    expiry.mark_logged_out(response)
     return response
+
+
+@bp.get("/auth/resume")
+@login_required
+def resume() -> str:
+    """Finish an action a login was asked for in the middle of (e.g. Manage billing).
+
+    Submits itself only right after that login; opened any other way it shows the
+    button, so a link from elsewhere cannot make the action happen.
+    """
+    endpoint = request.args.get("action", "")
+    action = expiry.RESUMABLE.get(endpoint)
+    if action is None:
+        abort(404)
+    auto = expiry.take_resume(endpoint)
+    return render_template("auth/resume.html", endpoint=endpoint, action=action, auto=auto)
+
+
+def _logout_is_genuine(token: str | None) -> bool:
+    """Whether this logout came from the portal's own pages, or cannot hurt anyone.
+
+    The same rule as every form (``portal.security``): the ``Origin`` (else the
+    ``Referer``) must be the portal's. Unlike other forms, a stale CSRF token from our
+    own page still logs out: the token may have ended with the login.
+    """
+    if not current_user.is_authenticated:
+        return True  # the login already ended: there is nothing left to protect
+    sent = request.headers.get("Origin")
+    if sent is None and request.referrer:
+        sent = origin_of(request.referrer) or "unreadable"
+    if sent is not None:
+        return sent.lower() == current_app.extensions["portal.origin"]
+    if current_app.extensions["portal.settings"].https:
+        return False  # a browser always sends one of them over https
+    try:
+        validate_csrf(token)
+    except ValidationError:
+        return False
+    return True
 
 
 def _refused(refusal: LoginRefused, retry_next: str | None = None) -> tuple[str, int]:
