@@ -76,13 +76,13 @@ def test_an_idle_login_says_why_it_is_asked_again(client, logged_in, stripe_api)
     assert response.status_code == 401
     page = response.get_data(as_text=True)
     assert "after 30 minutes without activity" in page
-    assert 'href="/auth/login?next=/orders?status%3Dpaid"' in page
+    assert 'href="/auth/login?next=%2Forders%3Fstatus%3Dpaid"' in page
 
 
 def test_a_visitor_who_never_logged_in_goes_straight_to_the_provider(client):
     response = client.get("/orders/cs_test_1")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/auth/login?next=/orders/cs_test_1"
+    assert response.headers["Location"] == "/auth/login?next=%2Forders%2Fcs_test_1"
 
 
 def test_billing_after_the_idle_limit_logs_in_again_and_then_opens_billing(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext
-from flask_login import current_user
+from flask_login import current_user, login_url
 from werkzeug.wrappers import Response
 
 from portal.auth.next_url import safe_next
@@ -54,7 +54,8 @@ def login_needed() -> Response:
     if request.method != "GET":
         return _ended_page(minutes, *_login_then_resume())
     target = _here()
-    login = url_for("auth.login", next=target) if target else url_for("auth.login")
+    # flask-login's form of the URL (next percent-encoded), as every login link has it.
+    login = login_url("auth.login", next_url=target) if target else url_for("auth.login")
     if minutes is None:
         return redirect(login)
     return _ended_page(minutes, login, None)
