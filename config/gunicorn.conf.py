@@ -4,13 +4,24 @@ import gc
 import multiprocessing
 import os
 import sys
+import tempfile
+
+# Prometheus metrics in multiprocess mode: each worker writes its values to files here and
+# the master serves their sum (portal/metrics.py). Set before the app is imported.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="order-portal-metrics-"))
 
 bind = (os.environ.get("PORT") and f"0.0.0.0:{os.environ['PORT']}") or "127.0.0.1:8000"
 workers = min(4, multiprocessing.cpu_count() * 2)
 # Pages wait on Stripe; threads keep a worker useful while one request waits.
 worker_class = "gthread"
-threads = 4
+# 8 threads, of which at most PORTAL_STRIPE_CONCURRENCY (4) wait on Stripe at once: the
+# others always serve health checks, webhooks and cached pages (bench/RESULTS.md).
+threads = 8
 timeout = 30
+# A worker is replaced after about this many requests, so slow growth (fragmentation)
+# never accumulates; the jitter keeps workers from restarting together.
+max_requests = 2000
+max_requests_jitter = 400
 # Load the app once in the master and fork the workers from it: the imports, Stripe's and
 # boto3's models are then shared copy-on-write instead of built again by every worker
 # (bench/RESULTS.md: private memory per worker). Clients open their connections lazily,
@@ -32,10 +43,28 @@ def on_starting(server):
     from portal.startup import checked_settings
 
     try:
-        checked_settings()
+        server.portal_settings = checked_settings()
     except SettingsError as exc:
         print(f"portal: setting {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def when_ready(server):
+    """Serve the workers' metrics from the master, on its own (loopback) address."""
+    from portal import metrics
+
+    bind = server.portal_settings.metrics_bind
+    if bind:
+        host, _, port = bind.rpartition(":")
+        metrics.serve(host, int(port))
+        server.log.info("metrics on http://%s/metrics", bind)
+
+
+def child_exit(server, worker):
+    """A replaced worker's gauges leave the sum; its counters stay counted."""
+    from portal import metrics
+
+    metrics.worker_exited(worker.pid)
 
 
 def pre_fork(server, worker):

@@ -9,13 +9,24 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import audit, auth, errors, i18n, rate_limits, security, sessions, shop
+from portal import (
+    audit,
+    auth,
+    errors,
+    i18n,
+    metrics,
+    rate_limits,
+    security,
+    sessions,
+    shop,
+    stripe_budget,
+)
 from portal.auth.customer import load_customer
 from portal.deliverables import Deliverables
 from portal.deliverables import make_client as make_s3_client
 from portal.eventbridge import EventForwarder
 from portal.extensions import csrf, login_manager
-from portal.order_cache import OrderCache, make_backend
+from portal.order_cache import OrderCache, make_backend, redis_of
 from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy, UnsignedReferences
 from portal.orders.service import OrderService
@@ -23,7 +34,9 @@ from portal.receipts.issue import Issuer, ReceiptConfig
 from portal.receipts.service import ReceiptService
 from portal.receipts.tax import TaxRates
 from portal.settings import Settings
+from portal.stripe.client import STRIPE_TIMEOUT_SECONDS
 from portal.stripe.client import make_client as make_stripe_client
+from portal.stripe.guard import CUSTOMER_CONCURRENCY, Limits, StripeGuard
 from portal.stripe.queries import StripeOrders
 from portal.stripe.receipt_memory import ReceiptMemory
 from portal.webhooks.handler import EventHandler
@@ -57,11 +70,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
+    metrics.install(app)
     sessions.install(app, settings)
     _init_extensions(app, settings)
     i18n.install(app, settings)
     shop.install(app, settings.shop)
     _init_services(app, settings)
+    stripe_budget.install(app, settings.stripe_budget_seconds)
     _register_blueprints(app)
     rate_limits.install(app, settings)
     errors.register(app)
@@ -82,10 +97,21 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 
 
 def _init_services(app: Flask, settings: Settings) -> None:
-    stripe_client = make_stripe_client(settings.stripe_secret_key, settings.stripe_api_base)
+    backend = make_backend(settings.cache_url)
+    guard = StripeGuard(
+        Limits(
+            per_worker=settings.stripe_concurrency,
+            per_customer=CUSTOMER_CONCURRENCY,
+            calls_per_second=settings.stripe_call_rate,
+        ),
+        redis_of(backend),
+        STRIPE_TIMEOUT_SECONDS,
+    )
+    app.extensions["portal.stripe_guard"] = guard
+    stripe_client = make_stripe_client(settings.stripe_secret_key, settings.stripe_api_base, guard)
     s3_client = make_s3_client(settings.s3_endpoint_url)
     cache = OrderCache(
-        make_backend(settings.cache_url),
+        backend,
         ttl=settings.cache_ttl_seconds,
         stale=settings.cache_stale_seconds,
     )

@@ -16,6 +16,8 @@ from typing import Any
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
+from portal import metrics
+
 log = logging.getLogger("portal.audit")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
@@ -24,6 +26,9 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 def record(event: str, **fields: Any) -> None:
     """Write one audit line for the current request."""
     entry = {"event": event, "ip": request.remote_addr, "request_id": request_id(), **fields}
+    if event in ("login", "login_failed"):
+        outcome = "ok" if event == "login" else "refused"
+        metrics.LOGINS.labels(outcome=outcome, reason=str(fields.get("reason", ""))).inc()
     log.info(json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str))
 
 

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from portal import metrics
 from portal.auth.expiry import expired_form
 from portal.domain import FilesUnavailable, OrdersUnavailable, StripeMisconfigured
 from portal.orders.service import OrderNotFound
@@ -112,6 +113,7 @@ def register(app: Flask) -> None:
         if status >= 500:
             log.error("HTTP %s on %s %s", status, request.method, request.path)
         if status == 429:
+            metrics.RATE_LIMITED.labels(endpoint=request.endpoint or "none").inc()
             # Every limit is per minute, so a minute always suffices.
             response = error_page(429, str(_TITLES[429]), str(_DESCRIPTIONS[429]))
             response.headers["Retry-After"] = "60"

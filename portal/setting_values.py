@@ -181,6 +181,16 @@ def cache_url(raw: str) -> str:
     raise ValueError("must be redis://host:port/db, rediss://…, file:///dir or memory://")
 
 
+def listen_address(raw: str) -> str | None:
+    """``host:port`` to listen on, or ``off``."""
+    if raw.lower() == "off":
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port (such as 127.0.0.1:9464) or off")
+    return raw
+
+
 def eventbridge_bus(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9._/\-]{1,256}|arn:aws[a-z-]*:events:[^\s]+", raw):
         raise ValueError("must be an EventBridge bus name or ARN")

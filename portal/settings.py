@@ -90,6 +90,15 @@ class Settings:
     #: The tax rate of products Stripe has no tax data for, and per-product rates.
     tax_rate: Decimal | None = None
     product_tax_rates: tuple[tuple[str, Decimal], ...] = ()
+    #: Longest a page waits for Stripe in all, retries included (then: copy or 503).
+    stripe_budget_seconds: int = 4
+    #: Stripe calls in flight at once per worker process; more get the copy or the 503.
+    stripe_concurrency: int = 4
+    #: Stripe calls per second for the whole account (every host), when set; else
+    #: 80 for a live key and 20 for a test key (Stripe allows 100 and 25).
+    stripe_calls_per_second: int | None = None
+    #: Where the gunicorn master serves Prometheus metrics (``None``: nowhere).
+    metrics_bind: str | None = "127.0.0.1:9464"
 
     @property
     def receipts_enabled(self) -> bool:
@@ -100,6 +109,13 @@ class Settings:
     shop: Shop = field(default_factory=Shop)
     #: Shop-minted OrderIDs: the part shown as the order number (a ``number`` group).
     order_number_pattern: str | None = None
+
+    @property
+    def stripe_call_rate(self) -> int:
+        """The account's Stripe call budget per second, with headroom under Stripe's limit."""
+        if self.stripe_calls_per_second is not None:
+            return self.stripe_calls_per_second
+        return 80 if "_live_" in self.stripe_secret_key else 20
 
     @property
     def https(self) -> bool:
@@ -185,6 +201,18 @@ class Settings:
             shop=_shop(reader),
             order_number_pattern=reader.optional(
                 "PORTAL_ORDER_NUMBER_PATTERN", v.order_number_pattern, None
+            ),
+            stripe_budget_seconds=reader.optional(
+                "PORTAL_STRIPE_BUDGET_SECONDS", v.int_between(1, 20), 4
+            ),
+            stripe_concurrency=reader.optional(
+                "PORTAL_STRIPE_CONCURRENCY", v.int_between(1, 64), 4
+            ),
+            stripe_calls_per_second=reader.optional(
+                "PORTAL_STRIPE_CALLS_PER_SECOND", v.int_between(1, 1000), None
+            ),
+            metrics_bind=reader.optional(
+                "PORTAL_METRICS_BIND", v.listen_address, v.listen_address("127.0.0.1:9464")
             ),
         )._checked(env)
 

@@ -94,9 +94,9 @@ def test_every_one_of_250_orders_is_reachable_through_the_pages(client, logged_i
     assert page == 5
     assert sorted(seen) == sorted(f"REF-{i:03d}" for i in range(250))
     assert len(seen) == len(set(seen)) == 250
-    assert costs[0] == 1
-    assert max(costs) <= 3
-    assert costs == [1, 1, 2, 2, 3]
+    # Page 1 is one call; page 2 reads the history once (3 calls for 250 orders), and
+    # every later page is cut from it.
+    assert costs == [1, 3, 0, 0, 0]
 
 
 def test_pages_link_to_each_other(client, logged_in, stripe_api):

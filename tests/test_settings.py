@@ -334,3 +334,38 @@ def test_a_logo_larger_than_half_a_megabyte_is_refused(tmp_path):
     logo.write_bytes(b"\0" * (512 * 1024 + 1))
     with pytest.raises(SettingsError, match="PORTAL_SHOP_LOGO: must be a file of at most 512 KiB"):
         Settings.from_env({**GOOD, "PORTAL_SHOP_LOGO": str(logo)})
+
+
+def test_stripe_budget_caps_and_rate_have_safe_defaults():
+    settings = Settings.from_env(GOOD)
+    assert settings.stripe_budget_seconds == 4
+    assert settings.stripe_concurrency == 4
+    assert settings.stripe_call_rate == 20  # a test key: Stripe allows 25 per second
+    live = Settings.from_env({**GOOD, "PORTAL_STRIPE_SECRET_KEY": "rk_live_abc123"})
+    assert live.stripe_call_rate == 80  # live: Stripe allows 100
+    shared = Settings.from_env({**GOOD, "PORTAL_STRIPE_CALLS_PER_SECOND": "40"})
+    assert shared.stripe_call_rate == 40
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_STRIPE_BUDGET_SECONDS", "0"),
+        ("PORTAL_STRIPE_BUDGET_SECONDS", "30"),
+        ("PORTAL_STRIPE_CONCURRENCY", "0"),
+        ("PORTAL_STRIPE_CALLS_PER_SECOND", "fast"),
+        ("PORTAL_METRICS_BIND", "9464"),
+        ("PORTAL_METRICS_BIND", "localhost:http"),
+    ],
+)
+def test_bad_reliability_settings_are_named(name, value):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({**GOOD, name: value})
+    assert str(error.value).startswith(f"{name}: must be")
+
+
+def test_metrics_listen_on_loopback_unless_told_otherwise():
+    assert Settings.from_env(GOOD).metrics_bind == "127.0.0.1:9464"
+    assert Settings.from_env({**GOOD, "PORTAL_METRICS_BIND": "off"}).metrics_bind is None
+    bound = Settings.from_env({**GOOD, "PORTAL_METRICS_BIND": "10.0.0.5:9100"})
+    assert bound.metrics_bind == "10.0.0.5:9100"

@@ -86,3 +86,17 @@ def test_every_acknowledged_webhook_is_visible_after_redis_hangs_and_dies(
 def _browse(customer, done: threading.Event, seen: list[int]) -> None:
     while not done.is_set():
         seen.append(customer.get("/orders").status_code)
+
+
+def test_entries_stored_before_a_redis_restart_are_read_again(redis_with_aof):
+    """A Redis restarted from its AOF may lack its last acknowledged writes (an
+    invalidation among them): what it kept is then a copy, not a fresh entry."""
+    from portal.order_cache import OrderCache, make_backend
+
+    cache = OrderCache(make_backend(redis_with_aof.url), ttl=60, stale=600)
+    assert cache.order_detail("cs_test_kept", lambda: "before").value == "before"
+    assert cache.order_detail("cs_test_kept", lambda: "not read").value == "before"
+    redis_with_aof.kill()
+    redis_with_aof.start()
+    assert cache.order_detail("cs_test_kept", lambda: "read again").value == "read again"
+    assert cache.order_detail("cs_test_kept", lambda: "not read").value == "read again"

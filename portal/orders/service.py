@@ -12,7 +12,8 @@ from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy
 from portal.orders.filters import OrderFilter
 from portal.stripe.client import is_session_id
-from portal.stripe.queries import ORDERS_PER_PAGE, StripeOrders
+from portal.stripe.guard import HISTORY_BUDGET_SECONDS, longer_budget
+from portal.stripe.queries import MAX_HISTORY, ORDERS_PER_PAGE, StripeOrders
 
 
 class OrderNotFound(PortalError):
@@ -56,16 +57,26 @@ class OrderService:
         self._numbers = numbers or OrderNumbers()
 
     def page(self, email: str, number: int) -> Served[OrderPage]:
-        """One page of the customer's orders, newest first."""
-        served = self._cache.order_list(
-            email, number, lambda: self._orders.list_orders(email, number)
-        )
+        """One page of the customer's orders, newest first.
+
+        The first page (nearly every view) costs one Stripe call. Later pages are cut from
+        the one cached history that filters and exports use too, so paging through costs
+        the history's reads once; a page past the end costs nothing when the first page
+        is cached and says there is no second, nor when it lies past the history's limit.
+        """
+        if number > 1:
+            first = self._cache.peek_list(email, 1)
+            if number > MAX_HISTORY // ORDERS_PER_PAGE or (first and not first.has_next):
+                return Served(OrderPage(orders=(), number=number, has_next=False))
+            return self.filtered_page(email, OrderFilter(), number)
+        served = self._cache.order_list(email, 1, lambda: self._orders.list_orders(email, 1))
         page = replace(served.value, orders=tuple(map(self._numbered, served.value.orders)))
         return Served(page, served.stale_as_of)
 
     def history(self, email: str, wanted: OrderFilter) -> Served[tuple[Order, ...]]:
         """Every order that passes the filter, newest first (filtered views, exports)."""
-        served = self._cache.order_history(email, lambda: self._orders.all_orders(email))
+        with longer_budget(HISTORY_BUDGET_SECONDS):
+            served = self._cache.order_history(email, lambda: self._orders.all_orders(email))
         orders = (self._numbered(order) for order in served.value)
         return Served(tuple(o for o in orders if wanted.matches(o)), served.stale_as_of)
 

@@ -15,6 +15,7 @@ from typing import Any
 import stripe
 
 from portal.domain import OrdersUnavailable, StripeMisconfigured
+from portal.stripe.guard import GuardedHttpClient, StripeGuard
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +30,21 @@ _SESSION_ID = re.compile(r"cs_(?:test_|live_)?[A-Za-z0-9]{8,250}")
 Json = dict[str, Any]
 
 
-def make_client(secret_key: str, api_base: str | None = None) -> stripe.StripeClient:
-    """One ``StripeClient`` for the app, with a short timeout and retries switched on."""
+def make_client(
+    secret_key: str, api_base: str | None = None, guard: StripeGuard | None = None
+) -> stripe.StripeClient:
+    """One ``StripeClient`` for the app, with a short timeout and retries switched on;
+    with a ``guard``, every HTTP attempt is admitted by it (``portal.stripe.guard``)."""
+    http_client = (
+        GuardedHttpClient(guard, STRIPE_TIMEOUT_SECONDS)
+        if guard
+        else stripe.RequestsClient(timeout=STRIPE_TIMEOUT_SECONDS)
+    )
     return stripe.StripeClient(
         secret_key,
         base_addresses={"api": api_base} if api_base else None,
         max_network_retries=STRIPE_NETWORK_RETRIES,
-        http_client=stripe.RequestsClient(timeout=STRIPE_TIMEOUT_SECONDS),
+        http_client=http_client,
     )
 
 

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from portal import audit, rate_limits
+from portal import audit, metrics, rate_limits
 from portal.eventbridge import ForwardingFailed
 from portal.extensions import csrf
 from portal.order_cache import CacheUnavailable
@@ -32,6 +32,7 @@ def stripe_webhook() -> tuple[Response, int]:
         if not exc.signed and rate_limits.webhook_refused():
             abort(429)
         log.warning("webhook refused: %s", exc)
+        metrics.WEBHOOKS.labels(outcome="refused").inc()
         audit.record("webhook_refused", reason=str(exc))
         return jsonify({"error": str(exc)}), 400
     handler: EventHandler = current_app.extensions["portal.webhooks"]
@@ -40,5 +41,7 @@ def stripe_webhook() -> tuple[Response, int]:
     except (ForwardingFailed, CacheUnavailable) as exc:
         # Stripe retries a 5xx; the event was not recorded as handled, so it will act.
         log.error("webhook %s %s not acknowledged: %s", event.type, event.id, exc)
+        metrics.WEBHOOKS.labels(outcome="retry_later").inc()
         return jsonify({"error": "try again later"}), 503
+    metrics.WEBHOOKS.labels(outcome=outcome).inc()
     return jsonify({"received": True, "outcome": outcome}), 200

@@ -144,6 +144,7 @@ def site_replacements(
         "server_name portal.example.jp;": f"server_name {HOST} localhost;",
         "/etc/ssl/certs/order-portal.pem": str(cert.cert),
         "/etc/ssl/private/order-portal.key": str(cert.key),
+        "/srv/order-portal/static/": f"{ROOT / 'static'}/",
     }
 
 

@@ -1,0 +1,297 @@
+"""The benchmark's results as Markdown: ratios, targets, tables (bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from load import PAGES, QUICK, THROUGHPUT_SIZE, WRK_CONNECTIONS, WRK_THREADS, Load, Plan, Views
+from stack import ROOT, SIZES, WORKERS, Memory
+
+
+@dataclass
+class Results:
+    latency: float
+    views: list[Views]
+    ours: Load
+    theirs: Load
+    webhooks: Load
+    memory: list[Memory]
+    #: Cores kept busy by other processes on the machine, on average over the run.
+    others: float
+
+    def find(self, app: str, page: str, orders: int, cache: str) -> Views:
+        return next(
+            v
+            for v in self.views
+            if (v.app, v.page, v.orders, v.cache) == (app, page, orders, cache)
+        )
+
+
+def targets(r: Results) -> list[tuple[str, str, bool]]:
+    """``(target, measured, met)`` for each target of issue 8."""
+    L = r.latency
+    limit = 1.15 * L + 0.030
+    cold = [r.find("portal", "/orders", n, "cold") for n in SIZES]
+    warm100 = r.find("portal", "/orders", THROUGHPUT_SIZE, "warm")
+    download = [r.find("portal", "download", n, "warm") for n in SIZES]
+    ratio = r.ours.per_second / r.theirs.per_second if r.theirs.per_second else math.inf
+    peak = max(m.hwm for m in r.memory)
+    # A worker gunicorn replaced during the run has no RSS at start (0).
+    booted = [m.boot_rss for m in r.memory if m.boot_rss] or [0]
+    return [
+        (
+            "Cold first page of /orders: exactly 1 Stripe call, whatever the order count",
+            ", ".join(f"{v.orders}: {_span(v.stripe_calls)}" for v in cold),
+            all(set(v.stripe_calls) == {1} for v in cold),
+        ),
+        (
+            f"Cold first page of /orders: p50 ≤ 1.15·L + 30 ms = {limit * 1000:.0f} ms",
+            ", ".join(
+                f"{v.orders}: {v.p(0.5) * 1000:.0f} ms "
+                f"(emulator work {statistics.median(v.emulator_work) * 1000:.0f} ms)"
+                for v in cold
+            ),
+            all(v.p(0.5) <= limit for v in cold),
+        ),
+        (
+            f"Warm /orders, {THROUGHPUT_SIZE} orders: p50 ≤ 10 ms",
+            f"{warm100.p(0.5) * 1000:.1f} ms",
+            warm100.p(0.5) <= 0.010,
+        ),
+        (
+            f"Warm /orders, {THROUGHPUT_SIZE} orders: throughput ≥ 20x naive",
+            f"{ratio:.0f}x ({r.ours.per_second:.1f} vs {r.theirs.per_second:.2f} requests/s)",
+            ratio >= 20 and r.ours.errors == 0,
+        ),
+        (
+            "Download of a cached order: 0 Stripe calls, 1 S3 call (the listing)",
+            "Stripe "
+            + ", ".join(_span(v.stripe_calls) for v in download)
+            + "; S3 "
+            + ", ".join(_span(v.s3_calls) for v in download),
+            all(set(v.stripe_calls) == {0} and set(v.s3_calls) == {1} for v in download),
+        ),
+        (
+            "Webhook verify + invalidate: ≥ 2000 events/s across 2 workers",
+            f"{_unique_rate(r.webhooks):.0f} events/s",
+            _unique_rate(r.webhooks) >= 2000 and r.webhooks.errors == 0,
+        ),
+        (
+            "RSS ≤ 80 MB per worker (peak RSS, VmHWM, of every worker)",
+            f"max {peak / 1024:.1f} MiB (at start: "
+            f"{min(booted) / 1024:.0f}-{max(booted) / 1024:.0f} MiB); "
+            # With preload_app most of it is shared with the master: PSS is the worker's share.
+            f"PSS max {max(m.pss for m in r.memory) / 1024:.1f} MiB, "
+            f"USS max {max(m.uss for m in r.memory) / 1024:.1f} MiB",
+            peak <= 80 * 1024,
+        ),
+    ]
+
+
+def _unique_rate(load: Load) -> float:
+    return (load.requests - load.extra.get("duplicates", 0)) / load.seconds
+
+
+def _span(values: Iterable[int]) -> str:
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def render(r: Results, command: str, plan: Plan) -> str:
+    L = r.latency
+    lines = [
+        "# Benchmark results (issue 8)",
+        "",
+        f"* Command: `{command}`",
+        f"* Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; portal code: {revision()}",
+        f"* Machine: nproc {os.cpu_count()}, {_cpu_model()}, Linux {platform.release()}, "
+        f"Python {platform.python_version()}",
+        f"* Stripe latency L = {L * 1000:.0f} ms per API call (emulator, in the bench "
+        "process); S3 is moto, also in the bench process, without added latency; Redis is "
+        "the cache and session store; the portal and the baseline run under gunicorn "
+        f"with {WORKERS} workers x 4 threads (`config/gunicorn.conf.py`).",
+        f"* Other processes on the machine kept {r.others:.2f} of its {os.cpu_count()} "
+        "cores busy on average during the run (CPU time not used by this benchmark's "
+        "processes); the load table shows it per load.",
+        "* Times are measured client-side on loopback (request sent → response read, "
+        "`requests`, one view at a time): server time plus well under 1 ms of client "
+        "overhead. p99 is the nearest rank, so for n ≤ 100 it is the slowest view.",
+        "",
+        "## Ratios (this run)",
+        "",
+        f"Warm /orders throughput ours / naive ({THROUGHPUT_SIZE} orders): "
+        + (
+            f"**{r.ours.per_second / r.theirs.per_second:.0f}x** "
+            f"({r.ours.per_second:.1f} / {r.theirs.per_second:.2f} requests/s)."
+            if r.theirs.per_second
+            else "naive completed no request."
+        ),
+        "",
+        "| Orders | Cold first page / L (p50 / p99) | Stripe calls ours (cold) / naive: "
+        "/orders | detail | download |",
+        "| ---: | --- | --- | --- | --- |",
+    ]
+    for n in SIZES:
+        cold = r.find("portal", "/orders", n, "cold")
+        over_l = f"{cold.p(0.5) / L:.2f} / {cold.p(0.99) / L:.2f}" if L else "n/a (L = 0)"
+        calls = [
+            f"{max(r.find('portal', page, n, 'cold').stripe_calls)} / "
+            f"{max(r.find('naive', page, n, 'none').stripe_calls)}"
+            for page in PAGES
+        ]
+        lines.append(f"| {n} | {over_l} | {' | '.join(calls)} |")
+    lines += [
+        "",
+        "## Targets",
+        "",
+        "| Target | Measured | Met |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {name} | {measured} | {'yes' if met else '**no**'} |"
+        for name, measured, met in targets(r)
+    ]
+    lines += [
+        "",
+        "## Page views",
+        "",
+        "Stripe and S3 calls are per view (min-max over the views). *Emulator work* is the "
+        "emulator's own time per view beyond L (building and serialising Stripe objects in "
+        "this process); real Stripe's work is inside its latency. *Cold* views follow a "
+        "signed `checkout.session.completed` webhook for the order (list and detail "
+        "invalidated); *warm* views follow one that filled the cache. The baseline has no "
+        "cache.",
+        "",
+        "| App | Page | Orders | Cache | n | Stripe calls | S3 calls | p50 ms | p99 ms "
+        "| Emulator work p50 ms |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for v in r.views:
+        lines.append(
+            f"| {v.app} | {v.page} | {v.orders} | {v.cache} | {len(v.seconds)} "
+            f"| {_span(v.stripe_calls)} | {_span(v.s3_calls)} | {v.p(0.5) * 1000:.1f} "
+            f"| {v.p(0.99) * 1000:.1f} | {statistics.median(v.emulator_work) * 1000:.1f} |"
+        )
+    lines += [
+        "",
+        "## Load (wrk)",
+        "",
+        f"`wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d<s> --latency`, from the same 2 cores "
+        "as the servers. Warm /orders is the "
+        f"{THROUGHPUT_SIZE}-order customer with one login's cookie; the portal's rate "
+        "limits (120 pages a minute per customer) are off for it "
+        "(`bench/portal_no_limits.py`). Webhooks go to `wsgi:app` itself, limits on: each "
+        "is a unique, signed `checkout.session.completed` (`bench/webhooks.lua`).",
+        "",
+        "| Load | Seconds | Requests | Requests/s | p50 ms | p99 ms | Errors "
+        "| Stripe calls meanwhile | Other processes' CPU (cores) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for load in (r.ours, r.theirs, r.webhooks):
+        extra = (
+            f" (unique {_unique_rate(load):.0f}/s, {load.extra.get('duplicates', 0)} duplicates)"
+            if load.extra
+            else ""
+        )
+        lines.append(
+            f"| {load.what} | {load.seconds:.1f} | {load.requests} "
+            f"| {load.per_second:.2f}{extra} | {_ms(load.p50_ms)} | {_ms(load.p99_ms)} "
+            f"| {load.errors} | {load.stripe_calls} | {load.others:.2f} |"
+        )
+    lines += [
+        "",
+        "## Memory per gunicorn worker",
+        "",
+        "RSS counts every resident page the worker maps, shared libraries and pages "
+        "shared with the gunicorn master included; PSS splits shared pages among their "
+        "users; USS is the worker's private pages. *At start*: after gunicorn booted it, "
+        "before any measurement; the rest after all the loads.",
+        "",
+        "| Server | Worker pid | RSS at start MiB | RSS MiB | Peak RSS (VmHWM) MiB "
+        "| PSS MiB | USS MiB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {m.server} | {m.pid} | {_mib(m.boot_rss)} | {m.rss / 1024:.1f} "
+        f"| {m.hwm / 1024:.1f} | {m.pss / 1024:.1f} | {m.uss / 1024:.1f} |"
+        for m in r.memory
+    ]
+    lines += [
+        "",
+        f"Plan: {'quick' if plan is QUICK else 'full'} — {plan.cold_views} cold and "
+        f"{plan.warm_views} warm views per page and customer, naive up to "
+        f"{plan.naive_views} views or {plan.naive_budget:.0f} s each, wrk "
+        f"{plan.wrk_seconds} s, webhooks {plan.webhook_seconds} s.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _mib(kib: int) -> str:
+    """KiB as MiB; a worker that started during the run (0) shows ``replaced``."""
+    return f"{kib / 1024:.1f}" if kib else "replaced"
+
+
+def revision(root: Path = ROOT) -> str:
+    """The checkout's commit, and whether the portal's files differ from it."""
+    try:
+        head = _git(root, "rev-parse", "--short", "HEAD").strip()
+        changed = _git(
+            root, "status", "--porcelain", "--", "portal", "templates", "config", "wsgi.py"
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    return f"git {head}" + (" with uncommitted changes" if changed.strip() else "")
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(  # noqa: S603 (our own command line)
+        ["git", *args],  # noqa: S607 (git from PATH, as a developer runs it)
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+
+
+def _cpu_model() -> str:
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+#: RESULTS.md keeps the fault tables below this heading; a page-view run keeps them too.
+FAULTS_HEADING = "## Faults"
+
+
+def with_fault_table(results: str, table: str) -> str:
+    """RESULTS.md with ``table`` added under the Faults heading (kept across runs)."""
+    head, _, faults = results.partition(FAULTS_HEADING)
+    intro = (
+        f"{FAULTS_HEADING}\n\n`python bench/run.py --faults` (bench/faults.py): each phase turns "
+        "one fault on under a steady load (20 views/s from 39 logged-in customers, 1 webhook/s, "
+        "5 health checks/s), then off. Pages are /orders, an order and a download; p50/p99 "
+        "over answered requests; *Copies shown* are pages served from the cache with the "
+        '"as of" notice; *Acknowledged and lost* counts webhooks answered 200 whose order '
+        "was missing from the customer's next fresh view; *Recovery* is the time from the "
+        "fault's end to the first fresh, uncached page.\n"
+    )
+    kept = faults.split("\n### ", 1)[1] if "\n### " in faults else ""
+    earlier = f"\n### {kept}" if kept else ""
+    return head.rstrip() + "\n\n" + intro + "\n" + table + earlier

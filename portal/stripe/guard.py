@@ -1,0 +1,492 @@
+"""Between the portal and Stripe's API: every HTTP attempt the SDK makes passes here.
+
+* **A time budget per request** (a deadline in a context variable, set when a customer's
+  request starts): each attempt waits at most what is left of it, and no retry starts
+  that could not finish in time. A slow Stripe then costs a page its budget, not
+  3 attempts x the timeout.
+* **Caps on Stripe-bound work**: per worker process (the threads beyond it get their
+  stale copy or the 503 page at once, so health checks, webhooks and cached pages always
+  find a free thread) and per customer (shared by every worker through Redis), so one
+  customer cannot hold all the threads.
+* **A circuit breaker**: after several failures in a row (timeouts, connection errors,
+  5xx) Stripe is not asked for a few seconds; then one probe goes through, and its
+  success closes the breaker again.
+* **The account's call budget**: a token bucket, in Redis when configured so that every
+  host shares Stripe's per-account rate limit.
+
+A refusal is a :class:`Refused`, a ``stripe.APIConnectionError`` the SDK does not retry,
+so ``client.call`` turns it into ``OrdersUnavailable`` like any outage: the customer gets
+the cached copy with its time, else the 503 page.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+from redis import Redis
+from redis.exceptions import RedisError
+
+from portal import metrics
+
+log = logging.getLogger(__name__)
+
+#: The deadline (``time.monotonic()``) of the request being served, and the request.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "stripe_deadline", default=None
+)
+_request: contextvars.ContextVar[_Request | None] = contextvars.ContextVar(
+    "stripe_request", default=None
+)
+
+#: An attempt with less time than this left is not started: it could not succeed.
+MIN_ATTEMPT_SECONDS = 0.3
+#: Budget for reading a whole history (filtered views, exports: one call per 100 orders).
+HISTORY_BUDGET_SECONDS = 20
+#: Stripe-bound requests one customer may have at once: a page and a download, not more.
+CUSTOMER_CONCURRENCY = 2
+
+
+class Refused(stripe.APIConnectionError):
+    """Stripe was not asked: the breaker is open, a cap is reached or the budget spent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Stripe not asked: {reason}", should_retry=False)
+        self.reason = reason
+
+
+@dataclass
+class _Request:
+    """One customer request: admitted once, at its first Stripe call, then all its calls
+    (also those it makes at once from a pool) go; its slots are given back when it ends."""
+
+    customer: str | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    admitted: bool = False
+    on_end: list[Callable[[], None]] = field(default_factory=list)
+
+
+@contextmanager
+def request_scope(budget_seconds: float, customer: str | None) -> Iterator[None]:
+    """Run a request with a Stripe time budget, on behalf of ``customer`` (a cache key)."""
+    deadline = _deadline.set(time.monotonic() + budget_seconds)
+    scope = _Request(customer)
+    current = _request.set(scope)
+    try:
+        yield
+    finally:
+        _deadline.reset(deadline)
+        _request.reset(current)
+        for release in scope.on_end:
+            release()
+
+
+@contextmanager
+def longer_budget(seconds: float) -> Iterator[None]:
+    """Within a request, allow at least ``seconds`` from now (a whole history's reads)."""
+    current = _deadline.get()
+    if current is None:
+        yield
+        return
+    token = _deadline.set(max(current, time.monotonic() + seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left of the current request's Stripe budget; ``None`` outside a request."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much Stripe-bound work is allowed (from the settings)."""
+
+    #: Stripe-bound requests at once in one worker process.
+    per_worker: int
+    #: Stripe-bound requests at once for one customer (across workers with Redis).
+    per_customer: int
+    #: The account's calls per second (Stripe: 100 live, 25 sandbox), shared with Redis.
+    calls_per_second: float
+    #: Failures in a row that open the breaker, and how long it stays open.
+    breaker_failures: int = 5
+    breaker_seconds: float = 5.0
+
+
+class StripeGuard:
+    """The per-attempt decisions; one per app, shared by its threads."""
+
+    def __init__(self, limits: Limits, redis: Redis | None, timeout: float) -> None:
+        self._limits = limits
+        self._timeout = timeout
+        self._slots = threading.BoundedSemaphore(limits.per_worker)
+        self._breaker = Breaker(limits.breaker_failures, limits.breaker_seconds)
+        self._bucket = CallBudget(limits.calls_per_second, redis)
+        self._customers = CustomerSlots(limits.per_customer, redis)
+
+    @property
+    def breaker(self) -> Breaker:
+        return self._breaker
+
+    @contextmanager
+    def attempt(self) -> Iterator[float]:
+        """Admit one HTTP attempt and yield its timeout, or raise :class:`Refused`."""
+        timeout = self._attempt_timeout()
+        scope = _request.get()
+        if scope is not None:
+            self._admit_request(scope)
+            yield self._admit_call(timeout)
+            return
+        # Outside a request (a CLI command): the attempt holds a worker slot while it runs.
+        if not self._slots.acquire(blocking=False):
+            raise _refused("worker busy")
+        try:
+            yield self._admit_call(timeout)
+        finally:
+            self._slots.release()
+
+    def _admit_request(self, scope: _Request) -> None:
+        """At a request's first call: a worker slot and one of its customer's, held until
+        the request ends; its later calls (also parallel ones) pass."""
+        with scope.lock:
+            if scope.admitted:
+                return
+            if not self._slots.acquire(blocking=False):
+                raise _refused("worker busy")
+            give_back = self._customers.take(scope.customer, HISTORY_BUDGET_SECONDS + 1)
+            if give_back is None:
+                self._slots.release()
+                raise _refused("customer busy")
+            scope.on_end += [self._slots.release, give_back]
+            scope.admitted = True
+
+    def _admit_call(self, timeout: float) -> float:
+        if not self._bucket.take(max_wait=min(0.25, timeout - MIN_ATTEMPT_SECONDS)):
+            raise _refused("call budget spent")
+        # The breaker last: when it lets a probe through, that probe is an attempt made.
+        if not self._breaker.admits():
+            raise _refused("breaker open")
+        return self._attempt_timeout()
+
+    def _attempt_timeout(self) -> float:
+        left = remaining()
+        if left is None:
+            return self._timeout
+        if left < MIN_ATTEMPT_SECONDS:
+            raise _refused("time budget spent")
+        return min(self._timeout, left)
+
+    def worth_retrying(self) -> bool:
+        """Whether a retry could still finish within the request's budget."""
+        left = remaining()
+        return left is None or left >= MIN_ATTEMPT_SECONDS + stripe_retry_pause()
+
+    def record(self, outcome: str) -> None:
+        """Tell the breaker how an attempt went: ``ok``, ``failed`` or ``client_error``."""
+        if outcome == "failed":
+            self._breaker.failure()
+        else:
+            self._breaker.success()
+
+
+def _refused(reason: str) -> Refused:
+    metrics.STRIPE_REFUSED.labels(reason=reason).inc()
+    return Refused(reason)
+
+
+def stripe_retry_pause() -> float:
+    """The SDK's first pause before a retry (``HTTPClient.INITIAL_DELAY``)."""
+    return float(stripe.HTTPClient.INITIAL_DELAY)
+
+
+class Breaker:
+    """Opens after ``failures`` failed attempts in a row; after ``seconds`` one probe.
+
+    Per worker process, on purpose: it needs no Redis round trip per call, and with W
+    workers a failing Stripe sees at most W x ``failures`` attempts before every one is
+    open, then W probes every ``seconds``. (pybreaker 1.4 holds a lock around the
+    guarded call itself, which would let one thread at a time talk to Stripe.)
+    """
+
+    def __init__(self, failures: int, seconds: float) -> None:
+        self._threshold = failures
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        """``closed``, ``open`` or ``half_open`` (a probe may go or is under way)."""
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            waited = time.monotonic() - self._opened_at >= self._seconds
+            return "half_open" if waited or self._probing else "open"
+
+    def admits(self) -> bool:
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._probing or time.monotonic() - self._opened_at < self._seconds:
+                return False
+            self._probing = True  # this caller is the probe
+            return True
+
+    def success(self) -> None:
+        with self._lock:
+            if self._opened_at is not None:
+                log.warning("Stripe answers again: breaker closed")
+            self._failures, self._opened_at, self._probing = 0, None, False
+            metrics.BREAKER_OPEN.set(0)
+
+    def failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._probing or (self._opened_at is None and self._failures >= self._threshold):
+                if self._opened_at is None:
+                    log.error(
+                        "Stripe failed %s times in a row: breaker open, not asked for %ss",
+                        self._failures,
+                        self._seconds,
+                    )
+                self._opened_at, self._probing = time.monotonic(), False
+                metrics.BREAKER_OPEN.set(1)
+
+
+#: A token bucket: KEYS[1] the bucket; ARGV rate per second, burst, longest wait (ms).
+#: Returns the milliseconds to wait for the reserved token, or -1 (not taken).
+_BUCKET_SCRIPT = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local rate, burst, longest = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(bucket[1]) or burst
+local at = tonumber(bucket[2]) or now
+tokens = math.min(burst, tokens + (now - at) * rate / 1000)
+local wait = 0
+if tokens < 1 then wait = math.ceil((1 - tokens) * 1000 / rate) end
+if wait > longest then return -1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 60000)
+return wait
+"""
+
+
+#: The shared bucket's key in Redis (beside the cache's ``order-portal:`` keys).
+BUDGET_KEY = "order-portal:stripe-budget"
+
+
+class CallBudget:
+    """Stripe's per-account rate as a token bucket (one second of burst).
+
+    In Redis, every worker of every host draws from one bucket; without Redis (or while
+    it is down) each process keeps its own, which cannot know about the others.
+    """
+
+    def __init__(self, per_second: float, redis: Redis | None) -> None:
+        self._rate = per_second
+        self._burst = max(1.0, per_second)
+        self._script = redis.register_script(_BUCKET_SCRIPT) if redis is not None else None
+        self._lock = threading.Lock()
+        self._tokens = self._burst
+        self._at = time.monotonic()
+
+    def take(self, max_wait: float) -> bool:
+        """Take a token, waiting up to ``max_wait`` seconds for it; ``False`` if spent."""
+        longest = max(0, int(max_wait * 1000))
+        wait_ms = self._take_shared(longest) if self._script is not None else None
+        if wait_ms is None:
+            wait_ms = self._take_local(longest)
+        if wait_ms < 0:
+            return False
+        if wait_ms:
+            time.sleep(wait_ms / 1000)
+        return True
+
+    def _take_shared(self, longest: int) -> int | None:
+        assert self._script is not None
+        try:
+            args = [self._rate, self._burst, longest]
+            return int(self._script(keys=[BUDGET_KEY], args=args))
+        except RedisError as exc:
+            log.warning("Stripe call budget kept per process: Redis unavailable (%s)", exc)
+            return None
+
+    def _take_local(self, longest: int) -> int:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+            self._at = now
+            wait = 0 if self._tokens >= 1 else int((1 - self._tokens) * 1000 / self._rate) + 1
+            if wait > longest:
+                return -1
+            self._tokens -= 1
+            return wait
+
+
+#: A customer's leases: KEYS[1] a sorted set of lease ids by expiry (ms).
+#: ARGV cap, lease id, lease length (ms). Returns 1 when taken.
+_TAKE_SLOT = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+
+class CustomerSlots:
+    """At most ``cap`` Stripe-bound requests at once per customer.
+
+    In Redis, leases in a sorted set shared by all workers (a lease that a killed worker
+    never gave back expires by itself); otherwise counted per process.
+    """
+
+    def __init__(self, cap: int, redis: Redis | None) -> None:
+        self._cap = cap
+        self._redis = redis
+        self._script = redis.register_script(_TAKE_SLOT) if redis is not None else None
+        self._lock = threading.Lock()
+        self._held: dict[str, int] = {}
+
+    def take(self, customer: str | None, seconds: float) -> Callable[[], None] | None:
+        """A slot for ``customer`` (held at most ``seconds``): the function that gives it
+        back, or ``None`` when the customer is at the cap. Anonymous requests always pass."""
+        if customer is None:
+            return _nothing
+        lease = self._take_shared(customer, seconds)
+        if lease is None:
+            return self._take_local(customer)
+        if not lease:
+            return None
+        return lambda: self._give_back(customer, lease)
+
+    def _take_shared(self, customer: str, seconds: float) -> str | None:
+        """A lease id, ``""`` when the customer is at the cap, ``None`` without Redis."""
+        if self._script is None:
+            return None
+        lease = uuid.uuid4().hex
+        try:
+            taken = self._script(
+                keys=[f"order-portal:busy:{customer}"],
+                args=[self._cap, lease, int(seconds * 1000)],
+            )
+        except RedisError:
+            return None
+        return lease if taken else ""
+
+    def _give_back(self, customer: str, lease: str) -> None:
+        assert self._redis is not None
+        try:
+            self._redis.zrem(f"order-portal:busy:{customer}", lease)
+        except RedisError:
+            pass  # the lease expires by itself
+
+    def _take_local(self, customer: str) -> Callable[[], None] | None:
+        with self._lock:
+            if self._held.get(customer, 0) >= self._cap:
+                return None
+            self._held[customer] = self._held.get(customer, 0) + 1
+
+        def give_back() -> None:
+            with self._lock:
+                self._held[customer] -= 1
+                if not self._held[customer]:
+                    del self._held[customer]
+
+        return give_back
+
+
+def _nothing() -> None:
+    pass
+
+
+class GuardedHttpClient(stripe.RequestsClient):
+    """The SDK's requests-based HTTP client, with every attempt admitted by the guard.
+
+    The SDK's retry loop calls ``request`` once per attempt and asks ``_should_retry``
+    between them; both are overridden, and ``_timeout`` (read by each attempt) is the
+    guard's, so the budget holds across the SDK's own retries.
+    """
+
+    def __init__(self, guard: StripeGuard, timeout: float) -> None:
+        self._guard = guard
+        self._local = threading.local()
+        super().__init__(timeout=timeout)
+
+    @property
+    def _timeout(self) -> float:
+        return float(getattr(self._local, "timeout", self._default_timeout))
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._default_timeout = value
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: list[str] | None = None,
+    ) -> tuple[Any, int, Mapping[str, str]]:
+        operation = _operation(method, url)
+        with self._guard.attempt() as timeout:
+            self._local.timeout = timeout
+            started = time.monotonic()
+            try:
+                response = super().request(method, url, headers, post_data)
+            except stripe.APIConnectionError:
+                self._guard.record("failed")
+                _observe(operation, "connection_error", started)
+                raise
+            finally:
+                self._local.timeout = self._default_timeout
+        status = response[1]
+        outcome = "failed" if status >= 500 else "ok" if status < 400 else "client_error"
+        self._guard.record(outcome)
+        _observe(operation, str(status), started)
+        return response
+
+    def _should_retry(
+        self,
+        response: Any,
+        api_connection_error: stripe.APIConnectionError | None,
+        num_retries: int,
+        max_network_retries: int | None,
+    ) -> bool:
+        if not self._guard.worth_retrying():
+            return False
+        return bool(
+            super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
+        )
+
+
+def _observe(operation: str, outcome: str, started: float) -> None:
+    metrics.STRIPE_CALLS.labels(operation=operation, outcome=outcome).inc()
+    metrics.STRIPE_SECONDS.labels(operation=operation).observe(time.monotonic() - started)
+
+
+def _operation(method: str, url: str) -> str:
+    """``GET /v1/checkout/sessions/{id}``: ids become ``{id}``, so labels stay few."""
+    path = url.split("://", 1)[-1].partition("/")[2].partition("?")[0]
+    parts = path.split("/")
+    named = parts[:1] + [p if re.fullmatch(r"[a-z_]+", p) else "{id}" for p in parts[1:]]
+    return f"{method.upper()} /" + "/".join(named)

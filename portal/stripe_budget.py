@@ -1,0 +1,33 @@
+"""Each request's Stripe budget and customer, set when it starts (``portal.stripe.guard``).
+
+A view, a service or an adapter never passes them along: the guard reads them from
+context variables, which the request's thread (and any pool it hands work to with a copy
+of its context) sees until the request ends.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+from flask import Flask, g
+from flask_login import current_user
+
+from portal.order_cache import email_key
+from portal.stripe.guard import request_scope
+
+
+def install(app: Flask, budget_seconds: int) -> None:
+    """Open the scope before every view (after the session is read), close it after."""
+
+    @app.before_request
+    def _open_scope() -> None:
+        customer = email_key(current_user.email) if current_user.is_authenticated else None
+        scope = request_scope(budget_seconds, customer)
+        scope.__enter__()
+        g.stripe_scope = scope
+
+    @app.teardown_request
+    def _close_scope(_exc: BaseException | None) -> None:
+        scope: AbstractContextManager[None] | None = g.pop("stripe_scope", None)
+        if scope is not None:
+            scope.__exit__(None, None, None)
