@@ -42,6 +42,8 @@ def test_a_buyer_types_an_addressee_and_downloads_the_receipt_then_a_reissue(
     expect(page.get_by_text("(tax included)")).to_be_visible()
 
     page.get_by_label("Name on the receipt").fill("株式会社テスト")
+    RECEIPTS.mkdir(parents=True, exist_ok=True)
+    documents.screenshot(path=RECEIPTS / "documents-section-en.png")
     text = _download_receipt(page, "Download the receipt (PDF)", "receipt-en")
     assert "株式会社テスト" in text and "Receipt" in text and "JP-1002" in text
     assert "Reissued" not in text
@@ -49,6 +51,7 @@ def test_a_buyer_types_an_addressee_and_downloads_the_receipt_then_a_reissue(
     # The page now knows the receipt was issued; the next download says 再発行 in Japanese.
     page.get_by_role("link", name="日本語").click()
     expect(page.get_by_role("region", name="書類")).to_contain_text("株式会社テスト")
+    page.get_by_role("region", name="書類").screenshot(path=RECEIPTS / "documents-section-ja.png")
     text = _download_receipt(page, "領収書を再発行してダウンロード（PDF）", "receipt-ja-reissue")
     assert "再発行" in text and "株式会社テスト 様" in text and "領収書" in text
     assert csp_refusals == []
