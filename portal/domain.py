@@ -201,6 +201,8 @@ class Order:
     payment_intent: str | None = None
     #: The tax Stripe says the session charged (``total_details.amount_tax``).
     amount_tax: int = 0
+    #: The shipping charged (``shipping_cost``), as a line with its taxes; ``None``: none.
+    shipping: LineItem | None = None
     #: When the 領収書 was first issued, and to whom (``None``: not yet, or not remembered).
     receipt_issue: ReceiptIssue | None = None
     #: The 注文番号 a buyer reads (``portal.order_numbers``); derived when not given.

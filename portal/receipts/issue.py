@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from portal.domain import N_, Money, Order, OrderStatus, PortalError
-from portal.receipts.tax import TaxRates, TaxSummary, is_reduced, order_taxes
+from portal.receipts.tax import TaxRates, TaxSummary, charged_lines, is_reduced, order_taxes
 
 #: Longest 宛名 and 但し書き a buyer may type (Stripe keeps up to 500 characters a value).
 MAX_ADDRESSEE = 60
@@ -65,6 +65,8 @@ class ReceiptLine:
     amount: Money
     #: Sold at the reduced rate: marked ※軽減税率対象.
     reduced: bool = False
+    #: The shipping charge (its description is the document's word for shipping).
+    shipping: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,9 @@ def build_receipt(
                 item.quantity,
                 item.amount_total,
                 reduced=is_reduced(item, config.rates, taxes.source),
+                shipping=item is order.shipping,
             )
-            for item in order.items
+            for item in charged_lines(order)
         ),
         total=order.total,
         taxes=taxes,

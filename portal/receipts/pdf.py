@@ -157,7 +157,8 @@ class _Drawing:
         self.c.line(MARGIN, self.y + 4 * mm, RIGHT, self.y + 4 * mm)
         mark = _("*")  # the reduced-rate mark: ※ in Japanese
         for line in self.r.lines:
-            name = f"{line.description} {mark}" if line.reduced else line.description
+            name = _("Shipping") if line.shipping else line.description
+            name = f"{name} {mark}" if line.reduced else name
             for n, part in enumerate(simpleSplit(name, self.font, 10, 105 * mm)):
                 self._page_break_if_needed()
                 if n == 0:

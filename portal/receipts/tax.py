@@ -167,8 +167,9 @@ def order_taxes(order: Order, rates: TaxRates) -> TaxSummary:
     """The tax of ``order``: from Stripe when the session carries tax data, else from the
     shop's settings, else none (and the summary says why)."""
     currency = order.total.currency
-    if any(item.taxes for item in order.items):
-        return TaxSummary(TaxSource.STRIPE, currency, rate_totals(_stripe_parts(order.items)))
+    lines = charged_lines(order)
+    if any(item.taxes for item in lines):
+        return TaxSummary(TaxSource.STRIPE, currency, rate_totals(_stripe_parts(lines)))
     if order.amount_tax:
         log.warning(
             "order %s: Stripe reports %s tax but no line-item taxes; the receipt shows none",
@@ -176,15 +177,21 @@ def order_taxes(order: Order, rates: TaxRates) -> TaxSummary:
             order.amount_tax,
         )
         return TaxSummary(TaxSource.NONE, currency, note="stripe-total-only")
-    unrated = [item for item in order.items if rates.rate_of(item) is None]
+    unrated = [item for item in lines if rates.rate_of(item) is None]
     if unrated or not order.items:
         return TaxSummary(TaxSource.NONE, currency, note="no-rate")
     parts = []
-    for item in order.items:
+    for item in lines:
         rate = rates.rate_of(item)
         assert rate is not None
         parts.append(Taxable(item.amount_total.amount, rate, True, reduced=rate == REDUCED_RATE))
     return TaxSummary(TaxSource.SETTINGS, currency, rate_totals(parts))
+
+
+def charged_lines(order: Order) -> tuple[LineItem, ...]:
+    """What the buyer paid for: the items, and the shipping when there is any (taxed like
+    an item; without a product, at the default rate)."""
+    return order.items + ((order.shipping,) if order.shipping else ())
 
 
 def _stripe_parts(items: Iterable[LineItem]) -> list[Taxable]:

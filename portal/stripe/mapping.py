@@ -60,6 +60,7 @@ def order_from_session(session: Json, invoice_payment: Json | None = None) -> Or
         else None,
         payment_intent=intent.get("id") or _string(session.get("payment_intent")),
         amount_tax=int((session.get("total_details") or {}).get("amount_tax") or 0),
+        shipping=_shipping(session.get("shipping_cost"), currency),
         receipt_issue=receipt_issue_from((intent or invoice).get("metadata")),
     )
 
@@ -165,6 +166,19 @@ def _line_item(item: Json, currency: str) -> LineItem:
         amount_total=Money(int(item.get("amount_total") or 0), item.get("currency") or currency),
         product=product.get("id") if isinstance(product, dict) else product,
         taxes=tuple(t for t in map(_item_tax, item.get("taxes") or ()) if t is not None),
+    )
+
+
+def _shipping(cost: Any, currency: str) -> LineItem | None:
+    """``shipping_cost`` as a line (its ``taxes`` come when ``shipping_cost.taxes`` is
+    expanded); ``None`` when the session charged no shipping."""
+    if not isinstance(cost, dict) or not cost.get("amount_total"):
+        return None
+    return LineItem(
+        description="Shipping",
+        quantity=1,
+        amount_total=Money(int(cost["amount_total"]), currency),
+        taxes=tuple(t for t in map(_item_tax, cost.get("taxes") or ()) if t is not None),
     )
 
 

@@ -94,6 +94,7 @@ class StripeOrders:
                 "expand": [
                     "line_items",
                     "line_items.data.taxes",
+                    "shipping_cost.taxes",
                     "payment_intent.latest_charge.refunds",
                     "invoice",
                 ]
@@ -182,6 +183,7 @@ class StripeOrders:
             "expand": [
                 "data.line_items",
                 "data.line_items.data.taxes",
+                "data.shipping_cost.taxes",
                 "data.payment_intent.latest_charge",
             ],
         }

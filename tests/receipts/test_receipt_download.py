@@ -221,3 +221,21 @@ def test_a_malformed_order_id_or_overlong_name_is_a_clear_answer(
     assert long_name.status_code == 303
     assert "60" in client.get(long_name.headers["Location"]).get_data(as_text=True)
     assert intents.writes == []
+
+
+def test_shipping_is_a_line_of_the_receipt_and_of_its_tax(client, logged_in, stripe_api, intents):
+    session = taxed_order(stripe_api)
+    rate = session["_items"][0]["taxes"][0]["rate"]
+    session["shipping_cost"] = {
+        "amount_subtotal": 550,
+        "amount_tax": 50,
+        "amount_total": 550,
+        "shipping_rate": "shr_test",
+        "taxes": [{"amount": 50, "rate": rate, "taxability_reason": None, "taxable_amount": 500}],
+    }
+    session["amount_total"] = 4930
+    session["total_details"]["amount_tax"] = 430
+    text = pdf_text(_download(client, session["id"], addressee="Yamada Taro").data)
+    assert "Shipping\n1\n¥550" in text
+    assert "10% items: ¥3,850 (excluding tax ¥3,500, consumption tax ¥350)" in text
+    assert "Total\n¥4,930" in text

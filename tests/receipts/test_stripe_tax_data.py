@@ -65,3 +65,23 @@ def test_metadata_the_portal_did_not_write_is_no_receipt_issue():
     intent["metadata"] = {"portal_receipt_issued_at": "yesterday"}
     order = order_from_session(_session(line_item("写真集", 3300), intent=intent))
     assert order.receipt_issue is None
+
+
+def test_shipping_is_read_with_its_taxes():
+    session = _session(line_item("写真集", 3300))
+    rate = tax_rate(10)
+    session["shipping_cost"] = {
+        "amount_subtotal": 550,
+        "amount_tax": 50,
+        "amount_total": 550,
+        "shipping_rate": "shr_test",
+        "taxes": [{"amount": 50, "rate": rate, "taxability_reason": None, "taxable_amount": 500}],
+    }
+    shipping = order_from_session(session).shipping
+    assert shipping is not None
+    assert shipping.amount_total.amount == 550
+    assert shipping.taxes == (ItemTax(Decimal(10), True, 50, 500, kind="jct"),)
+
+
+def test_no_shipping_cost_is_no_shipping_line():
+    assert order_from_session(_session(line_item("写真集", 3300))).shipping is None

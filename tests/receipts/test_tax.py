@@ -138,3 +138,13 @@ def test_stripe_tax_total_without_line_taxes_is_not_spread_over_rates(caplog):
 @pytest.mark.parametrize(("rate", "shown"), [("10", "10"), ("8.0", "8"), ("8.875", "8.875")])
 def test_rates_print_without_trailing_zeros(rate, shown):
     assert percent(Decimal(rate)) == shown
+
+
+def test_shipping_is_taxed_like_an_item_at_the_default_rate():
+    order = _order(_item(1080, "prod_FOOD"))
+    order = Order(**{**order.__dict__, "shipping": _item(550), "total": Money(1630, "jpy")})
+    summary = order_taxes(order, TaxRates(default=TEN, by_product={"prod_FOOD": EIGHT}))
+    assert summary.rates == (
+        RateTotal(TEN, False, 550, 500, 50),
+        RateTotal(EIGHT, True, 1080, 1000, 80),
+    )

@@ -73,6 +73,7 @@ def checkout_session(
         customer_email=None,
         url=None,
         total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        shipping_cost=None,
     )
     details = session.get("customer_details") or {}
     session["customer_details"] = {**details, "email": email}

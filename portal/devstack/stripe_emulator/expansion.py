@@ -26,7 +26,10 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "line_items": "list:item",
         "payment_intent": "payment_intent",
         "payment_link": "payment_link",
+        "shipping_cost": "shipping_cost",
     },
+    # ``taxes`` is includable (sent only when asked for); the emulator charges no shipping.
+    "shipping_cost": {"taxes": "line_item.tax"},
     "payment_intent": {"customer": "customer", "latest_charge": "charge"},
     "charge": {
         "customer": "customer",
