@@ -170,7 +170,7 @@ def build_receipt(
     """The receipt of a paid order, its figures all from the order as Stripe has it now."""
     taxes = order_taxes(order, config.rates)
     return Receipt(
-        number=order.order_id,
+        number=order.number,
         addressee=addressee,
         purpose=purpose,
         issuer=config.issuer,
