@@ -2,10 +2,11 @@
 
 import sys
 
-from portal import create_app
+from portal import create_app, logs
 from portal.settings import SettingsError
 from portal.startup import checked_settings
 
+logs.configure()
 try:
     app = create_app(checked_settings())
 except SettingsError as exc:

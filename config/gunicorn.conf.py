@@ -10,7 +10,11 @@ import tempfile
 # the master serves their sum (portal/metrics.py). Set before the app is imported.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="order-portal-metrics-"))
 
-bind = (os.environ.get("PORT") and f"0.0.0.0:{os.environ['PORT']}") or "127.0.0.1:8000"
+# Loopback only: the TLS proxy in front (config/nginx/) is the way in. To listen on every
+# interface (a platform router in front), pass --bind 0.0.0.0:$PORT; the master warns when
+# PORTAL_TRUSTED_PROXIES is set then, as a client reaching gunicorn directly could claim
+# any IP in X-Forwarded-For.
+bind = f"127.0.0.1:{os.environ.get('PORT') or 8000}"
 workers = min(4, multiprocessing.cpu_count() * 2)
 # Pages wait on Stripe; threads keep a worker useful while one request waits.
 worker_class = "gthread"
@@ -33,20 +37,25 @@ keepalive = 5
 # werkzeug's ProxyFix), not by gunicorn: keep gunicorn's default forwarded_allow_ips.
 accesslog = "-"
 errorlog = "-"
-# Request lines only: query strings may hold a Checkout Session id, never a secret.
+# Request lines only: query strings may hold a Checkout Session id, never a secret. Every
+# value is escaped (portal.logs.AccessLog): a path cannot forge or colour a line.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+logger_class = "portal.logs.AccessLog"
 
 
 def on_starting(server):
     """Validate settings once in the master, so a bad one stops start-up with one line."""
     from portal.settings import SettingsError
-    from portal.startup import checked_settings
+    from portal.startup import checked_settings, proxy_warning
 
     try:
-        server.portal_settings = checked_settings()
+        server.portal_settings = settings = checked_settings()
     except SettingsError as exc:
         print(f"portal: setting {exc}", file=sys.stderr)
         sys.exit(1)
+    warning = proxy_warning(server.cfg.address, settings.trusted_proxies)
+    if warning:
+        server.log.warning("portal: %s", warning)
 
 
 def when_ready(server):

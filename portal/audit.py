@@ -29,7 +29,9 @@ def record(event: str, **fields: Any) -> None:
     if event in ("login", "login_failed"):
         outcome = "ok" if event == "login" else "refused"
         metrics.LOGINS.labels(outcome=outcome, reason=str(fields.get("reason", ""))).inc()
-    log.info(json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str))
+    # The message is the line itself; ``portal.logs`` writes the fields into its JSON line.
+    message = json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str)
+    log.info(message, extra={"audit": entry})
 
 
 def mask_email(email: str) -> str:

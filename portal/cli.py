@@ -4,11 +4,12 @@ sign or verify OrderIDs for the shop's own systems."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from portal.settings import Settings, SettingsError
-from portal.startup import checked_settings
+from portal.startup import checked_settings, proxy_warning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,8 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _online_checks(settings) if args.online else 0
     if args.command in ("sign-order-id", "verify-order-id"):
         return _order_id_command(settings, args)
-    from portal import create_app
+    from portal import create_app, logs
 
+    logs.configure()
+    warning = proxy_warning([(args.host, args.port)], settings.trusted_proxies)
+    if warning:
+        logging.getLogger("portal").warning(warning)
     create_app(settings).run(host=args.host, port=args.port)
     return 0
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
 from portal.order_cache import check_backend, make_backend
 from portal.settings import Settings, SettingsError
 
@@ -18,3 +22,29 @@ def checked_settings() -> Settings:
         except ConnectionError as exc:
             raise SettingsError("PORTAL_CACHE_URL", str(exc)) from None
     return settings
+
+
+def proxy_warning(addresses: Iterable[Any], trusted_proxies: int) -> str | None:
+    """What to tell the operator when ``X-Forwarded-For`` is believed (``trusted_proxies``)
+    on an address clients may reach directly: there anyone can claim any IP, and slip past
+    every per-IP limit. ``addresses`` are ``(host, port)`` pairs (unix sockets: strings).
+    """
+    if not trusted_proxies:
+        return None
+    public = [f"{a[0]}:{a[1]}" for a in addresses if isinstance(a, tuple) and not _loopback(a[0])]
+    if not public:
+        return None
+    return (
+        f"listening on {', '.join(public)} with PORTAL_TRUSTED_PROXIES={trusted_proxies}: a "
+        "client that reaches this port directly can claim any IP in X-Forwarded-For; listen "
+        "on 127.0.0.1 behind the proxy, or firewall the port to the proxy alone"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

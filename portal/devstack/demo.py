@@ -25,7 +25,7 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from portal import create_app
+from portal import create_app, logs
 from portal.devstack.serving import free_port, run_in_thread
 from portal.devstack.stripe_emulator import EmulatorState
 from portal.devstack.stripe_emulator import create_app as create_emulator
@@ -172,8 +172,8 @@ def _receipt_settings() -> dict[str, str]:
 def run(port: int) -> int:
     """The ``portal demo`` command: start, print where things are, wait for Ctrl-C."""
     started = time.monotonic()
+    logs.configure()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
