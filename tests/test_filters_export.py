@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 
 import pytest
 
@@ -145,3 +146,19 @@ def test_csv_export_opens_in_excel_and_defuses_formulas(client, logged_in, order
 def test_exports_need_a_login(client):
     assert client.get("/orders.json").status_code == 302
     assert client.get("/orders.csv").status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/orders", "/orders.json", "/orders.csv"])
+@pytest.mark.parametrize(
+    "args", ["to=9999-12-31", "from=0001-01-01", "from=9999-12-31&to=9999-12-31"]
+)
+def test_a_date_at_the_end_of_the_calendar_is_a_notice_not_an_error(
+    client, logged_in, stripe_api, caplog, path, args
+):
+    stripe_api.add(checkout_session(ALICE, reference="ANY-DAY"))
+    response = client.get(f"{path}?{args}")
+    assert response.status_code == 200
+    assert "ANY-DAY" in response.get_data(as_text=True)  # the date is not applied
+    if path == "/orders":
+        assert "date is out of range and is not applied" in response.get_data(as_text=True)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

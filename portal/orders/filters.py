@@ -18,6 +18,9 @@ STATUS_CHOICES: dict[str, frozenset[OrderStatus]] = {
     "failed": frozenset({OrderStatus.PAYMENT_FAILED}),
 }
 MAX_QUERY_LENGTH = 100
+#: Dates a filter may name: Stripe's lifetime and then some; others get a notice.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def _date(raw: str | None, name: str, notices: list[str]) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw.strip()) if len(raw.strip()) == 10 else _invalid()
+        day = date.fromisoformat(raw.strip()) if len(raw.strip()) == 10 else _invalid()
     except ValueError:
         notices.append(
             _(
@@ -94,6 +97,11 @@ def _date(raw: str | None, name: str, notices: list[str]) -> date | None:
             )
         )
         return None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        # 9999-12-31 is a valid date, but the day after it (the filter's end) is not.
+        notices.append(_("The “%(name)s” date is out of range and is not applied.", name=name))
+        return None
+    return day
 
 
 def _invalid() -> date:
