@@ -3,6 +3,7 @@ believed on an address clients could reach directly."""
 
 from __future__ import annotations
 
+import os
 import runpy
 import signal
 
@@ -33,7 +34,9 @@ def test_trusting_proxies_on_a_public_address_is_warned_about(host):
     assert warning and f"{host}:8000" in warning and "X-Forwarded-For" in warning
 
 
-def test_gunicorn_listens_on_loopback_by_default():
+def test_gunicorn_listens_on_loopback_by_default(monkeypatch, tmp_path):
+    # The config sets environment variables for gunicorn's process: keep them out of ours.
+    monkeypatch.setattr(os, "environ", {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
     config = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     assert config["bind"].startswith("127.0.0.1:")
 
