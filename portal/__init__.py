@@ -26,6 +26,7 @@ from portal.deliverables import Deliverables
 from portal.deliverables import make_client as make_s3_client
 from portal.eventbridge import EventForwarder
 from portal.extensions import csrf, login_manager
+from portal.fulfilment.wiring import event_alerts
 from portal.order_cache import OrderCache, make_backend, redis_of
 from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy, UnsignedReferences
@@ -123,7 +124,7 @@ def _init_services(app: Flask, settings: Settings) -> None:
             s3_client, settings.s3_bucket, settings.s3_prefix, settings.download_ttl_seconds
         ),
         cache,
-        _reference_policy(settings),
+        reference_policy(settings),
         OrderNumbers(settings.order_number_pattern) if settings.order_number_pattern else None,
     )
     rates = TaxRates(settings.tax_rate, dict(settings.product_tax_rates))
@@ -134,10 +135,12 @@ def _init_services(app: Flask, settings: Settings) -> None:
         )
     bus = settings.eventbridge_bus
     forwarder = EventForwarder.for_bus(bus) if bus else None
-    app.extensions["portal.webhooks"] = EventHandler(cache, forwarder)
+    alerts = event_alerts(settings, orders, backend)
+    app.extensions["portal.webhooks"] = EventHandler(cache, forwarder, alerts)
 
 
-def _reference_policy(settings: Settings) -> ReferencePolicy:
+def reference_policy(settings: Settings) -> ReferencePolicy:
+    """Which references give files, from the settings (the app and ``portal watch``)."""
     if not settings.unsigned_order_ids:
         return ReferencePolicy(settings.order_id_key)
     log.warning(
@@ -181,6 +184,7 @@ def _receipt_service(
 
 def _register_blueprints(app: Flask) -> None:
     from portal.auth.routes import bp as auth_bp
+    from portal.fulfilment.routes import bp as fulfilment_bp
     from portal.main import bp as main_bp
     from portal.orders.routes import bp as orders_bp
     from portal.receipts.routes import bp as receipts_bp
@@ -191,3 +195,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(orders_bp)
     app.register_blueprint(receipts_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(fulfilment_bp)

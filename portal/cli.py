@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from portal.fulfilment import commands as fulfilment_commands
 from portal.settings import Settings, SettingsError
 from portal.startup import checked_settings, proxy_warning
 
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--link", required=True, help="a name in PORTAL_PAYMENT_LINKS, or a plink_… id"
         )
         command.add_argument("--email", required=True, help="the buyer's checkout email")
+    fulfilment_commands.add_parsers(commands)
     demo = commands.add_parser("demo", help="run the portal on its embedded local stack")
     demo.add_argument("--port", type=int, default=8000, help="the portal's port (0: any free)")
     args = parser.parse_args(argv)
@@ -59,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _online_checks(settings) if args.online else 0
     if args.command in ("sign-order-id", "verify-order-id"):
         return _order_id_command(settings, args)
+    if args.command in fulfilment_commands.COMMANDS:
+        return fulfilment_commands.run(args, settings)
     from portal import create_app, logs
 
     logs.configure()

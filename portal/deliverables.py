@@ -8,6 +8,7 @@ signed only for a name that the listing itself returned.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from portal import metrics
 from portal.domain import ORDER_ID_PATTERN, Deliverable, FilesUnavailable
+from portal.fulfilment.status import MAX_STATUS_BYTES, STATUS_OBJECT_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,6 +42,15 @@ def make_client(endpoint_url: str | None = None) -> S3Client:
     return boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What one listing of an order's prefix found."""
+
+    files: tuple[Deliverable, ...]
+    #: The ETag of the pipeline's status object, when it wrote one (never a file).
+    status_etag: str | None = None
+
+
 class Deliverables:
     """Lists and signs the files stored under an order's prefix."""
 
@@ -58,16 +69,24 @@ class Deliverables:
 
     def list_files(self, order_id: str) -> tuple[Deliverable, ...]:
         """The order's files by name, in key order. Raises ``FilesUnavailable``."""
+        return self.listing(order_id).files
+
+    def listing(self, order_id: str) -> Listing:
+        """The order's files and its status object's ETag, from one S3 listing (one call
+        per 1,000 keys). Raises ``FilesUnavailable``."""
         prefix = self.prefix_for(order_id)
         if prefix is None:
-            return ()
+            return Listing(files=())
         files: list[Deliverable] = []
+        status_etag: str | None = None
         try:
             paginator = self._client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
                     name = obj["Key"][len(prefix) :]
-                    if name and not name.endswith("/"):
+                    if name == STATUS_OBJECT_NAME:
+                        status_etag = str(obj.get("ETag", "")) or "-"
+                    elif name and not name.endswith("/"):
                         files.append(_deliverable(name, obj))
                 if len(files) >= MAX_FILES_PER_ORDER:
                     break
@@ -75,7 +94,29 @@ class Deliverables:
             log.warning("S3 listing failed for bucket %s: %s", self._bucket, type(exc).__name__)
             metrics.S3_ERRORS.labels(operation="list").inc()
             raise FilesUnavailable("S3 did not answer") from exc
-        return tuple(files[:MAX_FILES_PER_ORDER])
+        return Listing(files=tuple(files[:MAX_FILES_PER_ORDER]), status_etag=status_etag)
+
+    def read_status(self, order_id: str) -> bytes | None:
+        """The status object's bytes (at most ``MAX_STATUS_BYTES`` + 1), or ``None`` when
+        there is none. Raises ``FilesUnavailable``."""
+        prefix = self.prefix_for(order_id)
+        if prefix is None:
+            return None
+        try:
+            answer = self._client.get_object(
+                Bucket=self._bucket,
+                Key=prefix + STATUS_OBJECT_NAME,
+                Range=f"bytes=0-{MAX_STATUS_BYTES}",
+            )
+            return bytes(answer["Body"].read(MAX_STATUS_BYTES + 1))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            log.warning("S3 read of a status object failed: %s", type(exc).__name__)
+            raise FilesUnavailable("S3 did not answer") from exc
+        except BotoCoreError as exc:
+            log.warning("S3 read of a status object failed: %s", type(exc).__name__)
+            raise FilesUnavailable("S3 did not answer") from exc
 
     def download_url(self, order_id: str, name: str) -> str:
         """A presigned GET for a listed file that saves as ``name`` and soon expires."""

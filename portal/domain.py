@@ -122,6 +122,10 @@ class PaymentDetails:
     #: The invoice's id: in subscription mode it carries the memory of the 領収書 (in
     #: payment mode the order's payment intent does).
     invoice_id: str | None = None
+    #: The buyer's bank disputed the payment (a chargeback is open or was decided).
+    disputed: bool = False
+    #: A refund the shop started did not reach the buyer (Stripe's refund ``failed``).
+    refund_failed: bool = False
 
 
 @dataclass(frozen=True)

@@ -113,9 +113,12 @@ class OrderCache:
         owner = email_key(email)
         return self._through(f"history:{owner}", f"inv:{owner}", read)
 
-    def order_detail(self, session_id: str, read: Callable[[], T]) -> Served[T]:
-        """One session's order, from the cache when fresh. ``None`` is never cached."""
-        return self._through(f"detail:{session_id}", f"inv:{session_id}", read)
+    def order_detail(
+        self, session_id: str, read: Callable[[], T], *, max_age: int | None = None
+    ) -> Served[T]:
+        """One session's order, from the cache when fresh (younger than ``max_age``
+        seconds if given, else the TTL, and not invalidated). ``None`` is never cached."""
+        return self._through(f"detail:{session_id}", f"inv:{session_id}", read, max_age)
 
     def invalidate(self, *, email: str | None = None, session_id: str | None = None) -> None:
         """Mark the email's list and the session's detail as changed at Stripe.
@@ -192,17 +195,21 @@ class OrderCache:
         """Raise ``ConnectionError`` when the cache's Redis does not answer."""
         check_backend(self._backend)
 
-    def _through(self, key: str, invalidation_key: str, read: Callable[[], T]) -> Served[T]:
+    def _through(
+        self, key: str, invalidation_key: str, read: Callable[[], T], max_age: int | None = None
+    ) -> Served[T]:
         kind = key.partition(":")[0]
         entry, invalidated_at = self._lookup(key, invalidation_key)
-        if isinstance(entry, _Entry) and self._fresh(key, entry, invalidated_at):
+        if isinstance(entry, _Entry) and self._fresh(key, entry, invalidated_at, max_age):
             metrics.CACHE_READS.labels(kind=kind, result="hit").inc()
             return Served(entry.value)
         try:
             with self._readers.turn(key) as waited:
                 if waited:  # another reader went first: its answer is likely cached now
                     entry, invalidated_at = self._lookup(key, invalidation_key)
-                    if isinstance(entry, _Entry) and self._fresh(key, entry, invalidated_at):
+                    if isinstance(entry, _Entry) and self._fresh(
+                        key, entry, invalidated_at, max_age
+                    ):
                         metrics.CACHE_READS.labels(kind=kind, result="coalesced").inc()
                         return Served(entry.value)
                 started = time.time()
@@ -242,12 +249,15 @@ class OrderCache:
                 return
         self._backend.set(key, entry, timeout=self._stale)
 
-    def _fresh(self, key: str, entry: _Entry, invalidated_at: Any) -> bool:
+    def _fresh(
+        self, key: str, entry: _Entry, invalidated_at: Any, max_age: int | None = None
+    ) -> bool:
         if isinstance(invalidated_at, int | float) and entry.read_at <= invalidated_at:
             return False
         if entry.server != self._server:
             return False  # stored before Redis restarted: its invalidations may be lost
-        return time.time() - entry.read_at < self._ttl * _jitter(key, entry.read_at)
+        limit = self._ttl * _jitter(key, entry.read_at) if max_age is None else max_age
+        return time.time() - entry.read_at < limit
 
     def _safely(self, operation: Callable[[], Any]) -> Any:
         # A cache that is down must not take the portal down: read Stripe instead.

@@ -46,6 +46,7 @@ _PAGES = (
     "orders.export_csv",
     "orders.billing",
     "orders.buy",
+    "fulfilment.poll",
 )
 
 

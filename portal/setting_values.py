@@ -197,6 +197,12 @@ def eventbridge_bus(raw: str) -> str:
     return raw
 
 
+def sns_topic(raw: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}", raw):
+        raise ValueError("must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+    return raw
+
+
 def order_id_key(raw: str) -> bytes:
     if len(raw) < 32:
         raise ValueError("must be at least 32 characters of random text")

@@ -109,6 +109,11 @@ class Settings:
     shop: Shop = field(default_factory=Shop)
     #: Shop-minted OrderIDs: the part shown as the order number (a ``number`` group).
     order_number_pattern: str | None = None
+    #: 「通常 N 時間以内にお届けします」: hours from payment to files, as the shop promises.
+    fulfilment_hours: int = 24
+    #: Alerts for the shop's staff: an SNS topic and/or a Slack-compatible webhook.
+    alert_sns_topic: str | None = None
+    alert_webhook_url: str | None = field(default=None, repr=False)
 
     @property
     def stripe_call_rate(self) -> int:
@@ -214,6 +219,9 @@ class Settings:
             metrics_bind=reader.optional(
                 "PORTAL_METRICS_BIND", v.listen_address, v.listen_address("127.0.0.1:9464")
             ),
+            fulfilment_hours=reader.optional("PORTAL_FULFILMENT_HOURS", v.int_between(1, 720), 24),
+            alert_sns_topic=reader.optional("PORTAL_ALERT_SNS_TOPIC", v.sns_topic, None),
+            alert_webhook_url=reader.optional("PORTAL_ALERT_WEBHOOK_URL", v.base_url, None),
         )._checked(env)
 
     def _checked(self, env: Mapping[str, str]) -> Settings:

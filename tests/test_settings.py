@@ -369,3 +369,47 @@ def test_metrics_listen_on_loopback_unless_told_otherwise():
     assert Settings.from_env({**GOOD, "PORTAL_METRICS_BIND": "off"}).metrics_bind is None
     bound = Settings.from_env({**GOOD, "PORTAL_METRICS_BIND": "10.0.0.5:9100"})
     assert bound.metrics_bind == "10.0.0.5:9100"
+
+
+# --- fulfilment (issue 18) ---------------------------------------------------------------
+
+
+def test_fulfilment_hours_default_to_a_day():
+    assert Settings.from_env(GOOD).fulfilment_hours == 24
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_FULFILMENT_HOURS", "0"),
+        ("PORTAL_FULFILMENT_HOURS", "721"),
+        ("PORTAL_FULFILMENT_HOURS", "a day"),
+    ],
+)
+def test_malformed_fulfilment_settings_are_named(name, value):
+    with pytest.raises(SettingsError, match=f"^{name}: "):
+        Settings.from_env({**GOOD, name: value})
+
+
+def test_alert_channels_are_an_sns_topic_and_a_webhook_kept_out_of_the_repr():
+    env = {
+        **GOOD,
+        "PORTAL_ALERT_SNS_TOPIC": "arn:aws:sns:ap-northeast-1:123456789012:shop-alerts",
+        "PORTAL_ALERT_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/secretpart",
+    }
+    settings = Settings.from_env(env)
+    assert settings.alert_sns_topic.endswith(":shop-alerts")
+    assert "secretpart" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_ALERT_SNS_TOPIC", "shop-alerts"),
+        ("PORTAL_ALERT_SNS_TOPIC", "arn:aws:sqs:ap-northeast-1:123456789012:queue"),
+        ("PORTAL_ALERT_WEBHOOK_URL", "hooks.slack.com/services/x"),
+    ],
+)
+def test_malformed_alert_settings_are_named(name, value):
+    with pytest.raises(SettingsError, match=f"^{name}: "):
+        Settings.from_env({**GOOD, name: value})

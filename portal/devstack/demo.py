@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import signal
+import tempfile
 import threading
 import time
 import warnings
@@ -26,10 +27,14 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from portal import create_app, logs
+from portal.devstack.alert_sink import AlertSink
 from portal.devstack.serving import free_port, run_in_thread
 from portal.devstack.stripe_emulator import EmulatorState
 from portal.devstack.stripe_emulator import create_app as create_emulator
 from portal.devstack.worker import FulfilmentWorker
+from portal.fulfilment.commands import watch_once
+from portal.fulfilment.wiring import make_alerts
+from portal.order_cache import make_backend
 from portal.order_refs import sign
 from portal.setting_values import JAPANESE_FONT_CANDIDATES
 from portal.settings import Settings
@@ -50,6 +55,9 @@ SHOP = {
     "PORTAL_LEGAL_NOTICE_URL": "https://shizuku.example.jp/tokushoho",
     "PORTAL_PRIVACY_URL": "https://shizuku.example.jp/privacy",
 }
+
+#: Seconds between the demo's ``portal watch`` runs (cron would run it every few minutes).
+WATCH_SECONDS = 15
 
 #: (email, name) of the demo customers; the last one has 120 orders.
 CUSTOMERS = (
@@ -73,17 +81,27 @@ class DemoStack:
     payment_link_url: str
     emulator: EmulatorState
     worker: FulfilmentWorker
+    #: The Payment Link whose product the worker cannot make (its orders fail).
+    failing_link_url: str
+    #: The Slack-compatible webhook the portal's alerts go to.
+    alerts: AlertSink
+    #: The portal's settings (for running its commands against the demo).
+    settings: Settings
 
 
 @contextmanager
 def demo_stack(
-    port: int = 0, *, fulfilment_delay: float = 3.0, public_url: str | None = None
+    port: int = 0,
+    *,
+    fulfilment_delay: float = 3.0,
+    public_url: str | None = None,
+    echo_alerts: bool = False,
 ) -> Iterator[DemoStack]:
     """Start every part; stop them all when the block ends.
 
     With ``public_url`` the portal is set up as behind one TLS-terminating proxy at that
     address (``PORTAL_TRUSTED_PROXIES=1``), which the caller runs; Stripe's webhooks still
-    reach the portal directly.
+    reach the portal directly. With ``echo_alerts`` the shop's alerts are printed.
     """
     webhook_secret = "whsec_" + secrets.token_hex(16)
     order_id_key = secrets.token_urlsafe(48)
@@ -91,6 +109,9 @@ def demo_stack(
     direct_url = f"http://{HOST}:{portal_port}"
     portal_url = public_url or direct_url
     with ExitStack() as stack:
+        sink = AlertSink(echo=_print_alert if echo_alerts else None)
+        sink_url = stack.enter_context(run_in_thread(sink.app(), host=HOST)).url
+        cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="portal-demo-"))
         s3_url, s3 = _start_s3(stack)
         oidc_url = stack.enter_context(run_in_thread(_oidc_provider(), host=HOST)).url
         worker = FulfilmentWorker(
@@ -118,6 +139,8 @@ def demo_stack(
         stack.enter_context(run_in_thread(emulator_app, host=HOST, port=stripe_port))
         link_id, link_url = _payment_link(stripe_url, portal_url)
         seed_orders(emulator, s3, order_id_key.encode(), link_id)
+        failing_id, failing_url = _payment_link(stripe_url, portal_url, "Film scan", 2000)
+        worker.failing_links.add(failing_id)
         settings = Settings.from_env(
             {
                 "PORTAL_SECRET_KEY": secrets.token_urlsafe(48),
@@ -133,13 +156,18 @@ def demo_stack(
                 # The demo's pages should show a new order at once, webhooks or not.
                 "PORTAL_CACHE_TTL_SECONDS": "5",
                 "PORTAL_ORDER_ID_KEY": order_id_key,
-                "PORTAL_PAYMENT_LINKS": f"restoration={link_url}",
+                "PORTAL_PAYMENT_LINKS": f"restoration={link_url} filmscan={failing_url}",
                 "PORTAL_TRUSTED_PROXIES": "1" if public_url else "0",
                 **_receipt_settings(),
                 **SHOP,
+                # Alerts to the console (a local Slack-compatible webhook), remembered in a
+                # cache shared with the demo's watch runs.
+                "PORTAL_ALERT_WEBHOOK_URL": f"{sink_url}/hooks/alerts",
+                "PORTAL_CACHE_URL": f"file://{cache_dir}",
             }
         )
         stack.enter_context(run_in_thread(create_app(settings), host=HOST, port=portal_port))
+        stack.enter_context(_watching(settings))
         yield DemoStack(
             portal_url=portal_url,
             portal_address=f"{HOST}:{portal_port}",
@@ -149,6 +177,9 @@ def demo_stack(
             payment_link_url=link_url,
             emulator=emulator,
             worker=worker,
+            failing_link_url=failing_url,
+            alerts=sink,
+            settings=settings,
         )
 
 
@@ -169,6 +200,32 @@ def _receipt_settings() -> dict[str, str]:
     }
 
 
+@contextmanager
+def _watching(settings: Settings) -> Iterator[None]:
+    """``portal watch`` every few seconds in the background, as cron would run it."""
+    stop = threading.Event()
+    alerts = make_alerts(settings, make_backend(settings.cache_url))
+
+    def loop() -> None:
+        while not stop.wait(WATCH_SECONDS):
+            try:
+                watch_once(settings, alerts, days=2)
+            except Exception:  # a demo keeps running; the log says why
+                logging.getLogger(__name__).exception("demo watch run failed")
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _print_alert(text: str) -> None:
+    print(f"\n[alert to the shop's webhook]\n{text}\n", flush=True)
+
+
 def run(port: int) -> int:
     """The ``portal demo`` command: start, print where things are, wait for Ctrl-C."""
     started = time.monotonic()
@@ -177,13 +234,15 @@ def run(port: int) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with demo_stack(port) as stack:
+    with demo_stack(port, echo_alerts=True) as stack:
         print(
             f"\nOrder Portal demo is running ({time.monotonic() - started:.1f} s to start)\n\n"
             f"  Portal:        {stack.portal_url}\n"
             f"  Log in as:     {', '.join(email for email, _ in CUSTOMERS)}\n"
             f"                 (one click on the provider's page)\n"
             f"  Buy something: {stack.portal_url}/buy/restoration  (signed OrderID)\n"
+            f"  A failing one: {stack.portal_url}/buy/filmscan  (the worker fails it;"
+            f" its alert is printed here)\n"
             f"  Stripe (emu):  {stack.stripe_url}   S3 (moto): {stack.s3_url}\n\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
@@ -210,6 +269,7 @@ def seed_orders(emulator: EmulatorState, s3: Any, order_id_key: bytes, link_id: 
         (hanako, "JP-1003", "jpy", [("Sticker set", 800, 2)], "unpaid", "konbini", False),
         (hanako, "JP-1004", "jpy", [("Poster B2", 4500, 1)], "paid", "card", False),
         (hanako, "JP-1005", "usd", [("Digital album", 1999, 1)], "paid", "card", True),
+        (hanako, "JP-1007", "jpy", [("Film scan", 2000, 1)], "paid", "card", False),
         (
             hanako,
             "JP-1006",
@@ -254,6 +314,11 @@ def seed_orders(emulator: EmulatorState, s3: Any, order_id_key: bytes, link_id: 
         mode="subscription",
     )
     _put_files(s3, "JP-SUB-01")
+    # The fulfilment of JP-1007 failed: the buyer sees "delayed", the shop gets an alert.
+    failed = b'{"state": "failed", "updated_at": "' + _iso(now - 3000) + b'"}'
+    s3.put_object(
+        Bucket=BUCKET, Key=PREFIX.format(order_id="JP-1007") + "_status.json", Body=failed
+    )
     for n in range(1, 121):
         order_id = f"MANY-{n:04d}"
         emulator.add_order(
@@ -265,6 +330,10 @@ def seed_orders(emulator: EmulatorState, s3: Any, order_id_key: bytes, link_id: 
             items=[("Print", 100 * n, 1)],
         )
         _put_files(s3, order_id)
+
+
+def _iso(moment: int) -> bytes:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment)).encode()
 
 
 def _put_files(s3: Any, order_id: str) -> None:
@@ -307,16 +376,18 @@ def _oidc_provider() -> Any:
     return oidc_app(user_claims=users)
 
 
-def _payment_link(stripe_url: str, portal_url: str) -> tuple[str, str]:
-    """Create the demo's Payment Link through the emulator's API, as a shop would;
+def _payment_link(
+    stripe_url: str, portal_url: str, product: str = "Photo restoration", amount: int = 3000
+) -> tuple[str, str]:
+    """Create one of the demo's Payment Links through the emulator's API, as a shop would;
     returns its id and URL."""
     answer = requests.post(
         f"{stripe_url}/v1/payment_links",
         headers={"Authorization": f"Bearer {API_KEY}"},
         data={
             "line_items[0][price_data][currency]": "jpy",
-            "line_items[0][price_data][unit_amount]": "3000",
-            "line_items[0][price_data][product_data][name]": "Photo restoration",
+            "line_items[0][price_data][unit_amount]": str(amount),
+            "line_items[0][price_data][product_data][name]": product,
             "line_items[0][quantity]": "1",
             "after_completion[type]": "redirect",
             "after_completion[redirect][url]": (

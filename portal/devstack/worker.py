@@ -13,6 +13,7 @@ or with a folder name, gets nothing written anywhere.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import UTC, datetime
@@ -57,6 +58,9 @@ class FulfilmentWorker:
         self.written: list[str] = []
         #: Sessions paid with a reference the portal did not sign for them.
         self.refused: list[str] = []
+        #: Payment Links whose product this worker cannot make: their orders fail (the
+        #: demo's "delayed" state and its alert).
+        self.failing_links: set[str] = set()
 
     def app(self) -> Flask:
         """The webhook endpoint (``POST /events``) to register at the emulator."""
@@ -72,6 +76,21 @@ class FulfilmentWorker:
         self.written.append(key)
         log.info("worker: wrote %s", key)
         return key
+
+    def write_status(self, order_id: str, state: str) -> str:
+        """Store the order's status object (``queued``, ``processing``, ``failed``, ``done``)."""
+        key = self._prefix_template.format(order_id=order_id) + "_status.json"
+        body = {"state": state, "updated_at": datetime.now(tz=UTC).isoformat()}
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=json.dumps(body).encode())
+        log.info("worker: %s is %s", order_id, state)
+        return key
+
+    def _fulfil(self, order_id: str, payment_link: str | None) -> None:
+        if payment_link in self.failing_links:
+            self.write_status(order_id, "failed")
+            return
+        self.write_result(order_id)
+        self.write_status(order_id, "done")
 
     def stop(self) -> None:
         """Cancel results not yet written (on Ctrl-C)."""
@@ -93,7 +112,9 @@ class FulfilmentWorker:
                 )
                 self.refused.append(str(event.object_id))
             else:
-                timer = threading.Timer(self._delay, self.write_result, args=[order_id])
+                self.write_status(order_id, "processing")
+                link = event.payload["data"]["object"].get("payment_link")
+                timer = threading.Timer(self._delay, self._fulfil, args=[order_id, link])
                 timer.daemon = True
                 self._timers.append(timer)
                 timer.start()

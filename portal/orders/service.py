@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 
 from portal.deliverables import Deliverables
 from portal.domain import Deliverable, FilesUnavailable, Order, OrderPage, PortalError
+from portal.fulfilment.delivery import DeliveryReader
+from portal.fulfilment.status import FulfilmentStatus
 from portal.order_cache import OrderCache, Served
 from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy
@@ -32,6 +34,8 @@ class OrderFiles:
     unavailable: bool = False
     #: False for orders that get no files (unpaid yet, or no OrderID to find them by).
     expected: bool = True
+    #: What the shop's pipeline says about the order (its status object), if anything.
+    status: FulfilmentStatus | None = None
 
     @property
     def being_prepared(self) -> bool:
@@ -52,6 +56,7 @@ class OrderService:
     ) -> None:
         self._orders = orders
         self._deliverables = deliverables
+        self._delivery = DeliveryReader(deliverables)
         self._cache = cache
         self._references = references
         self._numbers = numbers or OrderNumbers()
@@ -91,11 +96,14 @@ class OrderService:
         )
         return Served(page, served.stale_as_of)
 
-    def order(self, email: str, session_id: str) -> Served[Order]:
-        """The customer's own order, or :class:`OrderNotFound`."""
+    def order(self, email: str, session_id: str, *, max_age: int | None = None) -> Served[Order]:
+        """The customer's own order, or :class:`OrderNotFound`. ``max_age`` lets a caller
+        that polls accept a cached copy older than the TTL (webhooks still invalidate it)."""
         if not is_session_id(session_id):
             raise OrderNotFound(session_id)
-        served = self._cache.order_detail(session_id, lambda: self._orders.find_order(session_id))
+        served = self._cache.order_detail(
+            session_id, lambda: self._orders.find_order(session_id), max_age=max_age
+        )
         order = served.value
         if order is None or not order.belongs_to(email):
             raise OrderNotFound(session_id)
@@ -122,9 +130,10 @@ class OrderService:
         if key is None:
             return OrderFiles(files=(), expected=False)
         try:
-            return OrderFiles(files=self._deliverables.list_files(key))
+            delivery = self._delivery.read(key)
         except FilesUnavailable:
             return OrderFiles(files=(), unavailable=True)
+        return OrderFiles(files=delivery.files, status=delivery.status)
 
     def download_url(self, email: str, session_id: str, name: str) -> str:
         """A presigned URL for one of the customer's paid files, else ``OrderNotFound``.

@@ -148,6 +148,11 @@ def _payment_details(intent: Json, charge: Json, invoice: Json, currency: str) -
         invoice_url=invoice.get("hosted_invoice_url"),
         invoice_pdf=invoice.get("invoice_pdf"),
         invoice_id=invoice.get("id"),
+        disputed=bool(charge.get("disputed")),
+        refund_failed=any(
+            refund.get("status") == "failed"
+            for refund in (charge.get("refunds") or {}).get("data") or ()
+        ),
     )
 
 

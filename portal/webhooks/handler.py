@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from portal.eventbridge import EventForwarder
 from portal.order_cache import OrderCache
@@ -39,9 +40,17 @@ class EventHandler:
     Stripe's retry acts on it.
     """
 
-    def __init__(self, cache: OrderCache, forwarder: EventForwarder | None) -> None:
+    def __init__(
+        self,
+        cache: OrderCache,
+        forwarder: EventForwarder | None,
+        alerts: Callable[[StripeEvent], None] | None = None,
+    ) -> None:
         self._cache = cache
         self._forwarder = forwarder
+        #: Tells the shop's staff about lapsed payments, disputes and failed refunds
+        #: (issue 18); told once whatever Stripe redelivers, and it never raises.
+        self._alerts = alerts
 
     def handle(self, event: StripeEvent) -> str:
         """``duplicate``, ``ignored`` or ``invalidated``.
@@ -50,6 +59,12 @@ class EventHandler:
         delivered again; it is then not recorded as handled. Forwarding is at least once:
         a retry after a failed record forwards again, with the same event id.
         """
+        outcome = self._handle(event)
+        if self._alerts and outcome != "duplicate":
+            self._alerts(event)
+        return outcome
+
+    def _handle(self, event: StripeEvent) -> str:
         acts = event.type in SESSION_EVENTS or event.type in REFUND_EVENTS
         if not acts and not self._forwarder:
             return "ignored"  # nothing to remember: a repeat would do nothing either

@@ -157,7 +157,8 @@ class StripeStub:
 
 
 def _matches(session: dict[str, Any], params: dict[str, Any]) -> bool:
-    """The list filters the portal uses: exact email, status, intent, subscription."""
+    """The list filters the portal uses: exact email, status, intent, subscription, and
+    the ``created`` range (``portal watch``)."""
     intent = session.get("payment_intent")
     values = {
         "customer_details[email]": session["customer_details"]["email"],
@@ -165,7 +166,13 @@ def _matches(session: dict[str, Any], params: dict[str, Any]) -> bool:
         "payment_intent": intent["id"] if isinstance(intent, dict) else intent,
         "subscription": session.get("subscription"),
     }
-    return all(params.get(name, value) == value for name, value in values.items())
+    created = session["created"]
+    in_range = (
+        int(params.get("created[gte]", created))
+        <= created
+        < int(params.get("created[lt]", created + 1))
+    )
+    return in_range and all(params.get(name, value) == value for name, value in values.items())
 
 
 def _params(query: str) -> dict[str, Any]:
