@@ -67,7 +67,7 @@ class Alert:
     """One problem with one order."""
 
     kind: AlertKind
-    #: The order number the shop knows (its OrderID), else the session id.
+    #: The 注文番号 the buyer and the shop's staff read (``Order.number``).
     order_id: str
     session_id: str
     #: The buyer's masked email (``h***@example.jp``).

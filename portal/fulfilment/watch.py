@@ -120,7 +120,7 @@ def order_alert(kind: AlertKind, order: Order, object_id: str | None = None) -> 
     live = order.session_id.startswith("cs_live_")
     return Alert(
         kind=kind,
-        order_id=order.order_id,
+        order_id=order.number,
         session_id=order.session_id,
         who=mask_email(order.email) if order.email else "-",
         link=dashboard_link(object_id or order.session_id, live=live),
