@@ -39,6 +39,25 @@ class EventForwarder:
         config = Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 3})
         return cls(boto3.client("events", config=config), bus)
 
+    def put(self, source: str, detail_type: str, detail: dict[str, Any]) -> None:
+        """Put one of the portal's own events on the bus, or raise :class:`ForwardingFailed`."""
+        entry = {
+            "Source": source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, separators=(",", ":")),
+            "EventBusName": self._bus,
+        }
+        try:
+            answer = self._client.put_events(Entries=[entry])
+        except (BotoCoreError, ClientError) as exc:
+            log.error("EventBridge put of %s failed: %s", detail_type, type(exc).__name__)
+            raise ForwardingFailed(detail_type) from exc
+        if answer.get("FailedEntryCount"):
+            log.error(
+                "EventBridge refused %s: %s", detail_type, answer["Entries"][0].get("ErrorCode")
+            )
+            raise ForwardingFailed(detail_type)
+
     def forward(self, event: StripeEvent) -> None:
         """Put the event on the bus, or raise :class:`ForwardingFailed`."""
         entry = {

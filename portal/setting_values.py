@@ -11,6 +11,7 @@ import string
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -200,6 +201,20 @@ def eventbridge_bus(raw: str) -> str:
 def sns_topic(raw: str) -> str:
     if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}", raw):
         raise ValueError("must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+    return raw
+
+
+def webhook_secret(raw: str) -> str:
+    secrets = webhook_secrets(raw)
+    if len(secrets) != 1:
+        raise ValueError("must be the endpoint's one Stripe signing secret (whsec_…)")
+    return secrets[0]
+
+
+def mail_sender(raw: str) -> str:
+    _name, address = parseaddr(raw)
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
+        raise ValueError("must be an address SES may send from: Shop <orders@shop.example.jp>")
     return raw
 
 

@@ -114,6 +114,12 @@ class Settings:
     #: Alerts for the shop's staff: an SNS topic and/or a Slack-compatible webhook.
     alert_sns_topic: str | None = None
     alert_webhook_url: str | None = field(default=None, repr=False)
+    #: ``portal fulfilment rerun`` without a bus: the shop's fulfilment webhook endpoint,
+    #: and its signing secret (the paid event is sent again, signed as Stripe signs it).
+    fulfilment_endpoint: str | None = None
+    fulfilment_endpoint_secret: str | None = field(default=None, repr=False)
+    #: SES sender of the buyer's "files are ready" mail; unset: no mail.
+    mail_from: str | None = None
 
     @property
     def stripe_call_rate(self) -> int:
@@ -222,6 +228,11 @@ class Settings:
             fulfilment_hours=reader.optional("PORTAL_FULFILMENT_HOURS", v.int_between(1, 720), 24),
             alert_sns_topic=reader.optional("PORTAL_ALERT_SNS_TOPIC", v.sns_topic, None),
             alert_webhook_url=reader.optional("PORTAL_ALERT_WEBHOOK_URL", v.base_url, None),
+            fulfilment_endpoint=reader.optional("PORTAL_FULFILMENT_ENDPOINT", v.base_url, None),
+            fulfilment_endpoint_secret=reader.optional(
+                "PORTAL_FULFILMENT_ENDPOINT_SECRET", v.webhook_secret, None
+            ),
+            mail_from=reader.optional("PORTAL_MAIL_FROM", v.mail_sender, None),
         )._checked(env)
 
     def _checked(self, env: Mapping[str, str]) -> Settings:
@@ -254,6 +265,10 @@ class Settings:
                 "PORTAL_OIDC_EMAIL_TRUST",
                 "xms_edov needs a single-tenant PORTAL_OIDC_ISSUER "
                 "(https://login.microsoftonline.com/<tenant id>/v2.0)",
+            )
+        if self.fulfilment_endpoint and not self.fulfilment_endpoint_secret:
+            raise SettingsError(
+                "PORTAL_FULFILMENT_ENDPOINT_SECRET", "is required with PORTAL_FULFILMENT_ENDPOINT"
             )
         if self.order_id_key is not None and self.order_id_key == self.secret_key.encode():
             raise SettingsError("PORTAL_ORDER_ID_KEY", "must differ from PORTAL_SECRET_KEY")

@@ -413,3 +413,29 @@ def test_alert_channels_are_an_sns_topic_and_a_webhook_kept_out_of_the_repr():
 def test_malformed_alert_settings_are_named(name, value):
     with pytest.raises(SettingsError, match=f"^{name}: "):
         Settings.from_env({**GOOD, name: value})
+
+
+def test_the_fulfilment_endpoint_needs_its_signing_secret():
+    env = {**GOOD, "PORTAL_FULFILMENT_ENDPOINT": "https://fulfil.shop.example.jp/stripe"}
+    with pytest.raises(SettingsError, match=r"^PORTAL_FULFILMENT_ENDPOINT_SECRET: is required"):
+        Settings.from_env(env)
+    env["PORTAL_FULFILMENT_ENDPOINT_SECRET"] = "whsec_endpoint1"
+    assert "whsec_endpoint1" not in repr(Settings.from_env(env))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORTAL_FULFILMENT_ENDPOINT_SECRET", "secret"),
+        ("PORTAL_MAIL_FROM", "Photo Shop"),
+        ("PORTAL_MAIL_FROM", "orders@"),
+    ],
+)
+def test_malformed_rerun_and_mail_settings_are_named(name, value):
+    with pytest.raises(SettingsError, match=f"^{name}: "):
+        Settings.from_env({**GOOD, name: value})
+
+
+def test_the_mail_sender_may_carry_the_shops_name():
+    sender = "写真館さくら <orders@sakura.example.jp>"
+    assert Settings.from_env({**GOOD, "PORTAL_MAIL_FROM": sender}).mail_from == sender

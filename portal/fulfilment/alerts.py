@@ -14,14 +14,11 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Protocol
-
-from babel.support import NullTranslations, Translations
 
 from portal.domain import N_
 from portal.fulfilment.dedupe import Once
+from portal.fulfilment.language import catalog
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +26,6 @@ log = logging.getLogger(__name__)
 SUMMARY_OVER = 5
 #: Lines a summary lists before "and N more".
 SUMMARY_LINES = 20
-#: The portal's message catalogs (the pages' own).
-_TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 class AlertKind(enum.Enum):
@@ -152,6 +147,17 @@ class Alerts:
         told.already = len({a.key for a in alerts} - claimed)
         return told
 
+    def forget(self, alerts: Sequence[Alert]) -> None:
+        """Let these alerts be told again (after a re-run, a new failure is news)."""
+        for channel in self._channels:
+            for alert in alerts:
+                self._once.release(f"{channel.name}:{alert.key}")
+
+    def was_sent(self, kind: AlertKind, session_id: str) -> bool:
+        """Whether any channel was told ``kind`` about this order (for ``portal lookup``)."""
+        key = f"alert:{kind.value}:{session_id}"
+        return any(self._once.claimed(f"{channel.name}:{key}") for channel in self._channels)
+
     def messages(self, alerts: Sequence[Alert]) -> list[tuple[str, str]]:
         """Each alert as its own message, or one summary when there are many."""
         t = self.translate
@@ -180,12 +186,7 @@ class Alerts:
 
     def translate(self, message: str) -> str:
         """``message`` in the shop's language."""
-        return _catalog(self._locale).gettext(message)
-
-
-@cache
-def _catalog(locale: str) -> NullTranslations:
-    return Translations.load(str(_TRANSLATIONS), [locale])
+        return catalog(self._locale).gettext(message)
 
 
 def dashboard_link(object_id: str, *, live: bool) -> str:

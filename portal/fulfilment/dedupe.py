@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from cachelib.base import BaseCache
@@ -45,6 +47,15 @@ class Once:
     def claimed(self, key: str) -> bool:
         """Whether ``key`` was claimed (for ``portal lookup``)."""
         return bool(self._call(lambda: self._backend.has(f"once:{key}")))
+
+    def since(self, key: str) -> datetime:
+        """When ``key`` was first asked about (now, the first time): "since mail was on"."""
+        now = time.time()
+        self._call(lambda: self._backend.add(f"since:{key}", now, timeout=0))
+        value = self._call(lambda: self._backend.get(f"since:{key}"))
+        moment = value if isinstance(value, int | float) else now
+        # Whole seconds: S3's LastModified has no fraction to compare with.
+        return datetime.fromtimestamp(int(moment), tz=UTC)
 
     def run_lock(self) -> bool:
         """Take the lock of one ``portal watch`` run; false while another run holds it."""

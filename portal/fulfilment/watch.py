@@ -18,6 +18,7 @@ from portal.audit import mask_email
 from portal.domain import FilesUnavailable, Order, OrderStatus
 from portal.fulfilment.alerts import Alert, AlertKind, Alerts, dashboard_link
 from portal.fulfilment.delivery import DeliveryReader, files_key
+from portal.fulfilment.mail import ReadyMails
 from portal.fulfilment.progress import Delay, progress_of
 from portal.fulfilment.status import FulfilmentState
 from portal.order_refs import ReferencePolicy
@@ -43,6 +44,8 @@ class WatchReport:
     sent: list[Alert] = field(default_factory=list)
     already: int = 0
     failed_channels: list[str] = field(default_factory=list)
+    #: Buyers mailed that their files are ready (``PORTAL_MAIL_FROM``), or ``None``: off.
+    mails_sent: int | None = None
 
     def summary(self) -> str:
         """One line for cron's mail or the journal."""
@@ -52,6 +55,8 @@ class WatchReport:
             f"{self.stripe_calls} Stripe calls, {self.s3_listings} S3 listings, "
             f"{self.s3_status_reads} S3 status reads"
         )
+        if self.mails_sent is not None:
+            line += f"; {self.mails_sent} ready mails sent"
         if self.s3_unavailable:
             line += f"; S3 did not answer for {self.s3_unavailable} orders"
         if self.failed_channels:
@@ -70,7 +75,9 @@ class Watch:
         alerts: Alerts,
         *,
         usual_hours: int,
+        mails: ReadyMails | None = None,
     ) -> None:
+        self._mails = mails
         self._orders = orders
         self._delivery = delivery
         self._references = references
@@ -79,7 +86,9 @@ class Watch:
 
     def run(self, now: datetime, days: int = DEFAULT_DAYS) -> WatchReport:
         """Look at the orders created in the last ``days`` and tell what is new."""
-        report = WatchReport()
+        report = WatchReport(mails_sent=0 if self._mails else None)
+        if self._mails:
+            self._mails.begin()
         for page in self._orders.orders_created(now - timedelta(days=days), now):
             report.stripe_calls += 1
             for order in page:
@@ -107,6 +116,8 @@ class Watch:
                 report.s3_unavailable += 1
                 return [order_alert(kind, order) for kind in kinds]
             progress = progress_of(order, delivery, usual_hours=self._usual_hours, now=now)
+            if self._mails and delivery.files and self._mails.maybe_send(order, delivery.files):
+                report.mails_sent = (report.mails_sent or 0) + 1
             if delivery.status and delivery.status.state is FulfilmentState.FAILED:
                 kinds.append(AlertKind.FULFILMENT_FAILED)
             elif progress.delay is Delay.OVERDUE:

@@ -158,6 +158,12 @@ class StripeOrders:
                 return
             starting_after = page["data"][-1]["id"]
 
+    def session_json(self, session_id: str) -> Json | None:
+        """The Checkout Session as Stripe returns it now (to send its paid event again)."""
+        if not is_session_id(session_id):
+            return None
+        return self._get(f"/v1/checkout/sessions/{session_id}", {}, missing_ok=True)
+
     def orders_paid_by(self, payment_intent: str) -> tuple[Order, ...]:
         """The orders a payment intent paid for (disputes and refunds name the intent, not
         the order): one Stripe call, for the rare events that need it."""

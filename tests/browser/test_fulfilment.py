@@ -40,6 +40,8 @@ def test_the_file_appears_without_a_reload_and_is_announced(
     expect(page.get_by_text("Thank you for your order.")).to_be_visible()
     announcer = page.locator('[aria-live="polite"][role="status"]')
     expect(announcer).to_have_text("Your files are ready.")
+    (OUTPUT / "fulfilment").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=OUTPUT / "fulfilment" / "ready-appeared-en.png", full_page=True)
     with page.expect_download() as download_info:
         page.get_by_role("link", name="result.txt").click()
     assert download_info.value.failure() is None

@@ -8,6 +8,8 @@ import pytest
 
 from portal.devstack.alert_sink import AlertSink
 from portal.devstack.serving import run_in_thread
+from tests.support.deliveries import BUCKET, ORDER_ID_KEY
+from tests.test_settings import GOOD
 
 
 @pytest.fixture(scope="module")
@@ -24,3 +26,14 @@ def messages(sink) -> list[str]:  # type: ignore[no-untyped-def]
     receiver.messages.clear()
     receiver.failing_with = None
     return receiver.messages
+
+
+@pytest.fixture
+def environment(monkeypatch, tmp_path, s3, stripe_api):  # type: ignore[no-untyped-def]
+    """The PORTAL_* settings of a host that runs the commands, with a shared file cache."""
+    shop = {**GOOD, "PORTAL_S3_BUCKET": BUCKET, "PORTAL_ORDER_ID_KEY": ORDER_ID_KEY.decode()}
+    for name, value in shop.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PORTAL_CACHE_URL", f"file://{tmp_path}/cache")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    return monkeypatch

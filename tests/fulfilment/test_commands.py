@@ -7,23 +7,16 @@ import time
 import pytest
 
 from portal.cli import main
-from tests.conftest import BUCKET
 from tests.fulfilment.shop import order
-from tests.support.deliveries import ORDER_ID_KEY
-from tests.test_settings import GOOD
 
 ALICE = "alice.buyer@example.com"
 
 
 @pytest.fixture
-def environment(monkeypatch, tmp_path, s3, stripe_api):  # type: ignore[no-untyped-def]
-    """The PORTAL_* settings of a host that runs the commands, with a shared file cache."""
-    shop = {**GOOD, "PORTAL_S3_BUCKET": BUCKET, "PORTAL_ORDER_ID_KEY": ORDER_ID_KEY.decode()}
-    for name, value in shop.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PORTAL_CACHE_URL", f"file://{tmp_path}/cache")
-    monkeypatch.setenv("PORTAL_DEFAULT_LOCALE", "en")
-    monkeypatch.chdir(tmp_path)  # no .env here
+def environment(environment):  # type: ignore[no-untyped-def]
+    """The shared host settings, with alerts in English."""
+    environment.setenv("PORTAL_DEFAULT_LOCALE", "en")
+    return environment
 
 
 def test_watch_refuses_to_run_without_a_shared_cache(environment, monkeypatch, capsys):
