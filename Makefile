@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo serve test lint messages system-packages
+.PHONY: demo serve test lint messages system-packages demo-font
 
 # Message catalogs: the .po files are the source, compiled to .mo on install.
 CATALOGS := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
@@ -32,7 +32,19 @@ messages: $(BIN)/.installed
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations \
 		--width 100 --ignore-obsolete
 
-demo: $(BIN)/.installed $(COMPILED)  ## the portal on its embedded local stack
+# The demo shop issues 領収書 PDFs, which embed a Japanese font. Installed with apt when
+# root or sudo allows; otherwise the demo runs without receipts and says how to add them.
+RECEIPT_FONT := fonts-ipaexfont-gothic
+demo-font:
+	@dpkg-query -W -f='$${Status}' $(RECEIPT_FONT) 2>/dev/null | grep -q "install ok installed" \
+	|| { if [ "$$(id -u)" -eq 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo=sudo; \
+	     else echo "make demo: receipts are off; to see them: sudo apt-get install $(RECEIPT_FONT)"; exit 0; fi; \
+	     echo "make demo: installing $(RECEIPT_FONT) (the receipts' font)"; \
+	     { $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
+	       --no-install-recommends $(RECEIPT_FONT); } >/dev/null \
+	     || echo "make demo: could not install $(RECEIPT_FONT); the demo runs without receipts"; }
+
+demo: $(BIN)/.installed $(COMPILED) demo-font  ## the portal on its embedded local stack
 	$(BIN)/portal demo
 
 serve: $(BIN)/.installed $(COMPILED)  ## the portal against the settings in .env
