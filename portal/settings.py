@@ -54,6 +54,8 @@ class Settings:
     oidc_leeway_seconds: int = 60
     #: The provider's logout URL with ``{client_id}`` and ``{return_url}`` placeholders.
     oidc_logout_url: str | None = None
+    #: Longest one login step (start or callback) waits for the provider, all calls together.
+    oidc_budget_seconds: int = 10
     s3_endpoint_url: str | None = None
     s3_prefix: str = "orders/{order_id}/"
     download_ttl_seconds: int = 300
@@ -163,6 +165,9 @@ class Settings:
                 "PORTAL_OIDC_LEEWAY_SECONDS", v.int_between(0, 300), 60
             ),
             oidc_logout_url=reader.optional("PORTAL_OIDC_LOGOUT_URL", v.logout_url, None),
+            oidc_budget_seconds=reader.optional(
+                "PORTAL_OIDC_BUDGET_SECONDS", v.int_between(1, 25), 10
+            ),
             s3_bucket=reader.required("PORTAL_S3_BUCKET", v.bucket),
             s3_endpoint_url=reader.optional("PORTAL_S3_ENDPOINT_URL", v.base_url, None),
             s3_prefix=reader.optional("PORTAL_S3_PREFIX", v.prefix_template, "orders/{order_id}/"),

@@ -234,4 +234,4 @@ def test_discovery_is_fetched_again_after_its_ttl(portal, idp, monkeypatch):
 def test_an_unreachable_jwks_is_a_503_naming_the_fetch(portal, idp, stripe_api, caplog):
     idp.app.view_functions["_jwks"] = lambda: ("down", 502)
     assert login(portal) == 503
-    assert "JWKS fetch from" in caplog.text and "HTTP 502" in caplog.text
+    assert "JWKS at " in caplog.text and "answered HTTP 502" in caplog.text

@@ -353,6 +353,8 @@ def test_stripe_budget_caps_and_rate_have_safe_defaults():
         ("PORTAL_STRIPE_BUDGET_SECONDS", "0"),
         ("PORTAL_STRIPE_BUDGET_SECONDS", "30"),
         ("PORTAL_STRIPE_CONCURRENCY", "0"),
+        ("PORTAL_OIDC_BUDGET_SECONDS", "0"),
+        ("PORTAL_OIDC_BUDGET_SECONDS", "30"),
         ("PORTAL_STRIPE_CALLS_PER_SECOND", "fast"),
         ("PORTAL_METRICS_BIND", "9464"),
         ("PORTAL_METRICS_BIND", "localhost:http"),
@@ -362,6 +364,12 @@ def test_bad_reliability_settings_are_named(name, value):
     with pytest.raises(SettingsError) as error:
         Settings.from_env({**GOOD, name: value})
     assert str(error.value).startswith(f"{name}: must be")
+
+
+def test_a_login_waits_ten_seconds_for_the_provider_unless_told_otherwise():
+    assert Settings.from_env(GOOD).oidc_budget_seconds == 10
+    quick = Settings.from_env({**GOOD, "PORTAL_OIDC_BUDGET_SECONDS": "4"})
+    assert quick.oidc_budget_seconds == 4
 
 
 def test_metrics_listen_on_loopback_unless_told_otherwise():

@@ -11,7 +11,8 @@ from typing import Any
 
 import requests
 
-from portal.auth.discovery import TIMEOUT, discovery_url
+from portal.auth.budget import TIMEOUT
+from portal.auth.discovery import discovery_url
 from portal.setting_values import single_tenant_issuer
 from portal.settings import Settings
 

@@ -19,12 +19,11 @@ from typing import Any
 import requests
 from joserfc.jwk import KeySet
 
+from portal.auth.budget import ProviderBudget, failed_call
 from portal.auth.refusals import LoginRefused, shown
 
 #: How long discovery and the JWKS are trusted before they are fetched again.
 TTL_SECONDS = 3600
-#: Connect and read timeouts for every call to the provider.
-TIMEOUT = (3.05, 10)
 
 
 def discovery_url(issuer: str) -> str:
@@ -45,36 +44,34 @@ class ProviderMetadata:
         self._keys: KeySet | None = None
         self._keys_at = 0.0
 
-    def document(self) -> dict[str, Any]:
+    def document(self, budget: ProviderBudget) -> dict[str, Any]:
         """The discovery document, checked; raises :class:`LoginRefused` when unusable."""
         with self._lock:
             if self._metadata is not None and time.monotonic() - self._metadata_at < TTL_SECONDS:
                 return self._metadata
-        metadata = self._fetch_document()
+        metadata = self._fetch_document(budget)
         with self._lock:
             if metadata.get("jwks_uri") != (self._metadata or {}).get("jwks_uri"):
                 self._keys = None
             self._metadata, self._metadata_at = metadata, time.monotonic()
         return metadata
 
-    def keys(self, *, unknown_kid: bool = False) -> KeySet:
+    def keys(self, budget: ProviderBudget, *, unknown_kid: bool = False) -> KeySet:
         """The provider's public keys; ``unknown_kid`` asks for a fresh copy (rotation)."""
         now = time.monotonic()
         with self._lock:
             fresh = now - self._keys_at < TTL_SECONDS
             if self._keys is not None and fresh and not unknown_kid:
                 return self._keys
-        uri = self.document().get("jwks_uri")
+        uri = self.document(budget).get("jwks_uri")
         if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
             raise LoginRefused("provider", "discovery has no usable jwks_uri")
         try:
-            answer = self.http.get(uri, timeout=TIMEOUT)
+            answer = self.http.get(uri, timeout=budget.timeout("JWKS"))
             answer.raise_for_status()
             keys = KeySet.import_key_set(answer.json())
         except requests.RequestException as exc:
-            raise LoginRefused(
-                "provider_down", f"JWKS fetch from {uri} failed: {_failure(exc)}"
-            ) from exc
+            raise failed_call(f"JWKS at {uri}", exc) from exc
         except (ValueError, TypeError, KeyError) as exc:
             raise LoginRefused(
                 "provider", f"JWKS at {uri} is not a usable key set ({type(exc).__name__})"
@@ -83,16 +80,14 @@ class ProviderMetadata:
             self._keys, self._keys_at = keys, time.monotonic()
         return keys
 
-    def _fetch_document(self) -> dict[str, Any]:
+    def _fetch_document(self, budget: ProviderBudget) -> dict[str, Any]:
         url = discovery_url(self.issuer)
         try:
-            answer = self.http.get(url, timeout=TIMEOUT)
+            answer = self.http.get(url, timeout=budget.timeout("discovery"))
             answer.raise_for_status()
             metadata = answer.json()
         except requests.RequestException as exc:
-            raise LoginRefused(
-                "provider_down", f"discovery at {url} failed: {_failure(exc)}"
-            ) from exc
+            raise failed_call(f"discovery at {url}", exc) from exc
         except ValueError as exc:
             raise LoginRefused("provider", f"discovery at {url} is not JSON") from exc
         if not isinstance(metadata, dict):
@@ -108,12 +103,3 @@ class ProviderMetadata:
             if not isinstance(value, str) or not value.startswith(("https://", "http://")):
                 raise LoginRefused("provider", f"discovery at {url} has no usable {endpoint}")
         return metadata
-
-
-def _failure(exc: requests.RequestException) -> str:
-    """What went wrong, in words an operator can act on (no URL query, no body)."""
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code}"
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    return type(exc).__name__

@@ -22,8 +22,9 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 
+from portal.auth.budget import ProviderBudget, failed_call
 from portal.auth.claims import merged, needs_userinfo, verified_email
-from portal.auth.discovery import TIMEOUT, ProviderMetadata
+from portal.auth.discovery import ProviderMetadata
 from portal.auth.id_token import TokenRules, verify_id_token
 from portal.auth.pending import PendingLogin
 from portal.auth.refusals import LoginRefused, shown
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 #: not end the provider's session. Google documents no ``prompt=login``; its account
 #: chooser is the closest it offers.
 _REAUTH_PROMPTS = {"https://accounts.google.com": "select_account"}
+
+#: Authorization-response errors by which a provider says it is down for now.
+_UNAVAILABLE_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class OidcLogin:
 
     def authorization_url(self, login: PendingLogin, redirect_uri: str) -> str:
         """Where to send the browser to start ``login``."""
-        endpoint = self.provider.document()["authorization_endpoint"]
+        endpoint = self.provider.document(self._budget())["authorization_endpoint"]
         extra: dict[str, str] = {"nonce": login.nonce}
         if login.reauth:
             extra["prompt"] = _REAUTH_PROMPTS.get(self._settings.oidc_issuer, "login")
@@ -80,19 +84,23 @@ class OidcLogin:
 
         Raises :class:`LoginRefused` for anything short of a verified email.
         """
-        metadata = self.provider.document()
+        budget = self._budget()
+        metadata = self.provider.document(budget)
         code = self._checked_code(response, metadata)
-        token = self._exchange(metadata, code, login, redirect_uri)
+        token = self._exchange(metadata, code, login, redirect_uri, budget)
         raw = token.get("id_token")
         if not isinstance(raw, str):
             raise LoginRefused("token", "the token response has no id_token")
         claims = verify_id_token(
-            raw, self._rules, lambda unknown: self.provider.keys(unknown_kid=unknown), login.nonce
+            raw,
+            self._rules,
+            lambda unknown: self.provider.keys(budget, unknown_kid=unknown),
+            login.nonce,
         )
         trust = self._settings.oidc_email_trust
         userinfo = None
         if needs_userinfo(claims, trust) and metadata.get("userinfo_endpoint"):
-            userinfo = self._userinfo(str(metadata["userinfo_endpoint"]), token)
+            userinfo = self._userinfo(str(metadata["userinfo_endpoint"]), token, budget)
         identity = merged(claims, userinfo)
         email = verified_email(identity, trust)
         problem = login_problem(email)
@@ -115,7 +123,7 @@ class OidcLogin:
                 return_url=quote(return_url, safe=""),
             )
         try:
-            endpoint = self.provider.document().get("end_session_endpoint")
+            endpoint = self.provider.document(self._budget()).get("end_session_endpoint")
         except LoginRefused as refusal:
             log.warning("logout: provider logout skipped, %s", refusal.detail)
             return None
@@ -129,6 +137,9 @@ class OidcLogin:
             params["id_token_hint"] = id_token
         separator = "&" if "?" in endpoint else "?"
         return endpoint + separator + urlencode(params)
+
+    def _budget(self) -> ProviderBudget:
+        return ProviderBudget(self._settings.oidc_budget_seconds)
 
     def _session(self, redirect_uri: str) -> OAuth2Session:
         return OAuth2Session(
@@ -157,7 +168,8 @@ class OidcLogin:
         if error:
             description = response.get("error_description", "")
             raise LoginRefused(
-                "provider",
+                # RFC 6749 4.1.2.1: the provider's own words for "down for now".
+                "provider_down" if error in _UNAVAILABLE_ERRORS else "provider",
                 f"provider answered error={shown(error, 60)} "
                 f"error_description={shown(description)}",
             )
@@ -167,7 +179,12 @@ class OidcLogin:
         return code
 
     def _exchange(
-        self, metadata: dict[str, Any], code: str, login: PendingLogin, redirect_uri: str
+        self,
+        metadata: dict[str, Any],
+        code: str,
+        login: PendingLogin,
+        redirect_uri: str,
+        budget: ProviderBudget,
     ) -> dict[str, Any]:
         endpoint = metadata["token_endpoint"]
         method = self._settings.oidc_token_auth_method
@@ -178,7 +195,7 @@ class OidcLogin:
                     grant_type="authorization_code",
                     code=code,
                     code_verifier=login.verifier,
-                    timeout=TIMEOUT,
+                    timeout=budget.timeout("token endpoint"),
                 )
         except AuthlibBaseError as exc:
             hint = ""
@@ -189,34 +206,28 @@ class OidcLogin:
                 f"token endpoint answered error={shown(exc.error, 60)} "
                 f"error_description={shown(exc.description)}{hint}",
             ) from exc
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else "?"
-            raise LoginRefused("provider_down", f"token endpoint answered HTTP {status}") from exc
         except requests.RequestException as exc:
-            raise LoginRefused(
-                "provider_down", f"token endpoint unreachable ({type(exc).__name__})"
-            ) from exc
+            raise failed_call("token endpoint", exc) from exc
         except ValueError as exc:
             raise LoginRefused("provider", "token endpoint answer is not a JSON object") from exc
         return dict(token)
 
-    def _userinfo(self, endpoint: str, token: dict[str, Any]) -> dict[str, Any]:
+    def _userinfo(
+        self, endpoint: str, token: dict[str, Any], budget: ProviderBudget
+    ) -> dict[str, Any]:
         access_token = token.get("access_token")
         if not isinstance(access_token, str):
             raise LoginRefused("token", "no access token to call userinfo with")
         try:
             answer = self.provider.http.get(
-                endpoint, headers={"Authorization": f"Bearer {access_token}"}, timeout=TIMEOUT
+                endpoint,
+                headers={"Authorization": f"Bearer {access_token}"},
+                timeout=budget.timeout("userinfo"),
             )
             answer.raise_for_status()
             info = answer.json()
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else "?"
-            raise LoginRefused("provider", f"userinfo answered HTTP {status}") from exc
         except requests.RequestException as exc:
-            raise LoginRefused(
-                "provider_down", f"userinfo unreachable ({type(exc).__name__})"
-            ) from exc
+            raise failed_call("userinfo", exc) from exc
         except ValueError as exc:
             # A signed (JWT) userinfo answer is not something we asked for.
             raise LoginRefused("provider", "userinfo answer is not JSON") from exc

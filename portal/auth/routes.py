@@ -18,6 +18,7 @@ from portal.auth.next_url import safe_next
 from portal.auth.oidc import OidcLogin
 from portal.auth.pending import PendingLoginCookie, current_logins, new_login
 from portal.auth.refusals import LoginRefused
+from portal.errors import RETRY_AFTER_SECONDS
 from portal.extensions import csrf
 from portal.security import origin_of
 
@@ -36,6 +37,9 @@ _REFUSALS = {
     "token": (400, lazy_gettext("The login could not be verified")),
     "too_many": (429, lazy_gettext("Too many logins")),
 }
+#: Seconds after which a refused login may work: the error pages' 30 for a provider
+#: outage, a minute for the per-minute login limits.
+_RETRY_AFTER = {503: RETRY_AFTER_SECONDS, 429: 60}
 
 
 def _oidc() -> OidcLogin:
@@ -53,7 +57,7 @@ def _callback_url() -> str:
 
 
 @bp.get("/auth/login")
-def login() -> Response | tuple[str, int]:
+def login() -> Response:
     """Send the browser to the provider, remembering (in this browser) where to come back."""
     target = safe_next(request.args.get("next")) or url_for("orders.index")
     if current_user.is_authenticated:
@@ -70,7 +74,7 @@ def login() -> Response | tuple[str, int]:
 
 @bp.route("/auth/callback", methods=["GET", "POST"])
 @csrf.exempt  # response_mode=form_post: the provider's page posts here; state is the check
-def callback() -> Response | tuple[str, int]:
+def callback() -> Response:
     """The provider's answer: log in only a verified email, else explain why not.
 
     A callback whose ``state`` is not a login this browser started is answered at once:
@@ -86,8 +90,7 @@ def callback() -> Response | tuple[str, int]:
         if rate_limits.account_over_limit(identity.sub):
             raise LoginRefused("too_many", "too many logins for one account")
     except LoginRefused as refusal:
-        page, status = _refused(refusal, pending.next)
-        response = current_app.make_response((page, status))
+        response = _refused(refusal, pending.next)
         _cookie().write(response, remaining)
         return response
     customer = start_session(identity, current_app.config["PORTAL_SESSION_HOURS"])
@@ -165,14 +168,18 @@ def _logout_is_genuine(token: str | None) -> bool:
     return True
 
 
-def _refused(refusal: LoginRefused, retry_next: str | None = None) -> tuple[str, int]:
+def _refused(refusal: LoginRefused, retry_next: str | None = None) -> Response:
     """The short page for a refused login; the log line says exactly why.
 
-    The current session is left alone: a failed login changes nothing.
+    The current session is left alone: a failed login changes nothing. A provider that
+    is down and a login limit both pass: ``Retry-After`` says when to try again.
     """
     log.warning("login refused (%s): %s", refusal.reason, refusal.detail)
     audit.record("login_failed", reason=refusal.reason)
     status, title = _REFUSALS.get(refusal.reason, _REFUSALS["provider"])
     retry = url_for("auth.login", next=safe_next(retry_next)) if retry_next else None
     page = render_template("auth/refused.html", reason=refusal.reason, title=title, retry_url=retry)
-    return page, status
+    response = current_app.make_response((page, status))
+    if status in _RETRY_AFTER:
+        response.headers["Retry-After"] = str(_RETRY_AFTER[status])
+    return response

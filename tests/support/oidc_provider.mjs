@@ -13,6 +13,8 @@
 // test-only endpoints under /__test/ change the provider between requests:
 //   PUT  /__test/users/<sub>   {"id_token": {...}, "userinfo": {...}, "both": {...}}
 //   POST /__test/rotate        a new signing key under a new kid; the old one is gone
+//   POST /__test/outage        {"path": "/token", "status": 502}: that endpoint answers with
+//                              this status and a gateway's HTML page until {"path": null}
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 
@@ -176,11 +178,19 @@ async function testControl(req, res, url, state) {
     res.end(JSON.stringify({ kid: state.keys[0].kid }));
     return;
   }
+  if (req.method === 'POST' && url.pathname === '/__test/outage') {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    state.outage = JSON.parse(Buffer.concat(chunks).toString() || '{}');
+    res.writeHead(204);
+    res.end();
+    return;
+  }
   res.writeHead(404);
   res.end();
 }
 
-const state = { issuer: '', keys: [newSigningKey()], provider: null };
+const state = { issuer: '', keys: [newSigningKey()], provider: null, outage: {} };
 const prefix = profile.issuer_path || '';
 
 const server = http.createServer(async (req, res) => {
@@ -188,6 +198,10 @@ const server = http.createServer(async (req, res) => {
   try {
     if (url.pathname.startsWith('/__test/')) {
       await testControl(req, res, url, state);
+    } else if (state.outage.path && url.pathname === prefix.replace(/\/$/, '') + state.outage.path) {
+      // What a load balancer in front of a provider answers while the provider is down.
+      res.writeHead(state.outage.status, { 'content-type': 'text/html' });
+      res.end(page(`Error ${state.outage.status}`, '<p>The upstream server is not answering.</p>'));
     } else if (url.pathname.startsWith('/interaction/')) {
       await interaction(state.provider, req, res, url);
     } else if (profile.strict_client_secret_post && url.pathname.endsWith('/token')

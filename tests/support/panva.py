@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,6 +121,26 @@ class PanvaProvider:
         answer.raise_for_status()
         return str(answer.json()["kid"])
 
+    def outage(self, path: str | None, status: int = 502) -> None:
+        """``path`` (``/token``, ``/.well-known/openid-configuration``…) answers ``status``
+        with a gateway's HTML page from now on; ``None`` ends the outage."""
+        body = {"path": path, "status": status}
+        answer = requests.post(f"{self._base}/__test/outage", json=body, timeout=5)
+        answer.raise_for_status()
+
+    def hang(self) -> None:
+        """Stop answering while still accepting connections (SIGSTOP), as a hung host does."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Answer again after :meth:`hang`."""
+        self._process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        """End the process: its port refuses connections from now on."""
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
 
 @contextmanager
 def run_provider(profile: Profile, portal_url: str = "http://localhost") -> Iterator[PanvaProvider]:
@@ -156,6 +177,7 @@ def run_provider(profile: Profile, portal_url: str = "http://localhost") -> Iter
             raise RuntimeError(f"oidc-provider did not start (run `npm ci`): {line!r}")
         yield PanvaProvider(line.split(" ", 1)[1].strip(), profile, process)
     finally:
+        process.send_signal(signal.SIGCONT)  # a hung provider must hear the SIGTERM
         process.terminate()
         process.wait(timeout=10)
 
