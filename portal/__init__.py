@@ -6,6 +6,7 @@ import logging
 import re
 from pathlib import Path
 
+from cachelib.base import BaseCache
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -22,18 +23,20 @@ from portal import (
     stripe_budget,
 )
 from portal.auth.customer import load_customer
+from portal.cache_store import make_backend, redis_of
 from portal.deliverables import Deliverables
 from portal.deliverables import make_client as make_s3_client
 from portal.eventbridge import EventForwarder
 from portal.extensions import csrf, login_manager
 from portal.fulfilment.wiring import event_alerts
-from portal.order_cache import OrderCache, make_backend, redis_of
+from portal.order_cache import OrderCache
 from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy, UnsignedReferences
 from portal.orders.service import OrderService
 from portal.receipts.issue import Issuer, ReceiptConfig
 from portal.receipts.service import ReceiptService
 from portal.receipts.tax import TaxRates
+from portal.redis_client import MasterWatch, is_sentinel_managed
 from portal.settings import Settings
 from portal.stripe.client import STRIPE_TIMEOUT_SECONDS
 from portal.stripe.client import make_client as make_stripe_client
@@ -71,15 +74,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
+    # One Redis client (one pool per process) for the cache, sessions, limits and guard.
+    backend = make_backend(settings.cache_url)
+    redis = redis_of(backend)
+    if redis is not None and is_sentinel_managed(redis):
+        app.before_request(MasterWatch(redis).check)
     metrics.install(app)
-    sessions.install(app, settings)
+    sessions.install(app, settings, redis)
     _init_extensions(app, settings)
     i18n.install(app, settings)
     shop.install(app, settings.shop)
-    _init_services(app, settings)
+    _init_services(app, settings, backend)
     stripe_budget.install(app, settings.stripe_budget_seconds)
     _register_blueprints(app)
-    rate_limits.install(app, settings)
+    rate_limits.install(app, redis)
     errors.register(app)
     security.install(app, public_url=settings.public_url)
     audit.install(app)
@@ -97,8 +105,7 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     auth.install(app, settings)
 
 
-def _init_services(app: Flask, settings: Settings) -> None:
-    backend = make_backend(settings.cache_url)
+def _init_services(app: Flask, settings: Settings, backend: BaseCache) -> None:
     guard = StripeGuard(
         Limits(
             per_worker=settings.stripe_concurrency,

@@ -22,17 +22,21 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from cachelib.base import BaseCache
-from redis import Redis
 from redis.exceptions import RedisError
 
 from portal import metrics
+from portal.cache_store import check_backend, redis_of
 from portal.coalescing import Coalescer
 from portal.domain import Order, OrderPage, OrdersUnavailable, PortalError, normalize_email
+from portal.redis_client import ReplicaQuorum, ask_sentinels, is_sentinel_managed
 
 log = logging.getLogger(__name__)
 
 #: How long an event id is remembered: Stripe retries a delivery for up to three days.
 EVENT_MEMORY = 3 * 86400
+
+#: How long a webhook waits for the Redis replicas to confirm its change (with Sentinel).
+REPLICA_WAIT_MS = 250
 
 #: Record the event (KEYS[1]) unless seen, and only then mark its orders (KEYS[2..]).
 _RECORD_AND_MARK = """
@@ -73,7 +77,12 @@ class OrderCache:
         self._stale = stale
         # Registering makes no round trip; the script is sent to Redis on its first use.
         client = redis_of(backend)
+        self._client = client
         self._record_and_mark = client.register_script(_RECORD_AND_MARK) if client else None
+        # Behind Sentinel a replica may become the master at any moment (see record_event).
+        self._replicas = (
+            ReplicaQuorum(client) if client is not None and is_sentinel_managed(client) else None
+        )
         self._readers = Coalescer(client)
         self._server = ""
         if client is not None:
@@ -156,7 +165,40 @@ class OrderCache:
         prefix = self._backend._get_prefix()  # type: ignore[attr-defined]
         keys = [f"{prefix}evt:{event_id}"] + [f"{prefix}{mark}" for mark in marks]
         now = self._backend.serializer.dumps(time.time())  # type: ignore[attr-defined]
-        return bool(self._checked(lambda: script(keys=keys, args=[EVENT_MEMORY, now, self._stale])))
+        args = [EVENT_MEMORY, now, self._stale]
+        if self._replicas is not None:
+            return self._record_on_the_replicas(script, keys, args, self._replicas.required())
+        return bool(self._checked(lambda: script(keys=keys, args=args)))
+
+    def _record_on_the_replicas(
+        self, script: Any, keys: list[str], args: list[Any], needed: int
+    ) -> bool:
+        """Record as :meth:`record_event` does, and return only once ``needed`` replicas
+        have it (:class:`~portal.redis_client.ReplicaQuorum` says how many).
+
+        A Sentinel failover promotes a replica and leaves the old master accepting writes
+        until the Sentinels demote it (up to ten seconds); what it took meanwhile is
+        gone once it follows its successor. ``WAIT`` on the same connection as the write
+        says how many replicas have it: if too few do within ``REPLICA_WAIT_MS`` (a
+        replica is down, or this is a master being replaced), the webhook is not
+        acknowledged and Stripe delivers it again, by when the Sentinels have been asked.
+        """
+        client = self._client
+        assert client is not None
+
+        def record_and_wait() -> list[Any]:
+            with client.pipeline(transaction=False) as pipe:
+                script(keys=keys, args=args, client=pipe)
+                pipe.wait(needed, REPLICA_WAIT_MS)
+                return pipe.execute()
+
+        recorded, replicas = self._checked(record_and_wait)
+        if replicas < needed:
+            ask_sentinels(client)
+            raise CacheUnavailable(
+                f"{replicas} of {needed} Redis replicas confirmed it within {REPLICA_WAIT_MS} ms"
+            )
+        return bool(recorded)
 
     def _record_without_script(self, event_id: str, marks: list[str]) -> bool:
         key = f"evt:{event_id}"
@@ -299,34 +341,3 @@ def _orders_in(value: object) -> Iterable[Order]:
 def email_key(email: str) -> str:
     """Cache keys hold a hash of the normalized email, never the email itself."""
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()[:40]
-
-
-def make_backend(url: str | None) -> BaseCache:
-    """The cache store named by ``PORTAL_CACHE_URL``: in-process, a directory, or Redis."""
-    from cachelib import FileSystemCache, RedisCache, SimpleCache
-
-    if not url or url == "memory://":
-        return SimpleCache(threshold=20_000)
-    if url.startswith("file://"):
-        return FileSystemCache(url.removeprefix("file://"), threshold=20_000)
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return RedisCache(host=client, key_prefix="order-portal:")
-
-
-def redis_of(backend: BaseCache) -> Redis | None:
-    """The Redis client behind a Redis backend, for others sharing it; else ``None``."""
-    client = getattr(backend, "_write_client", None)
-    return client if isinstance(client, Redis) else None
-
-
-def check_backend(backend: BaseCache) -> None:
-    """Raise ``ConnectionError`` when a Redis backend does not answer (run at start-up)."""
-    client = getattr(backend, "_write_client", None)
-    if client is None:
-        return
-    try:
-        client.ping()
-    except (RedisError, OSError) as exc:
-        raise ConnectionError(f"Redis is not answering ({type(exc).__name__})") from exc

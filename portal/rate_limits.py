@@ -16,9 +16,9 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from limits import parse
+from redis import Redis
 
 from portal.auth.pending import current_logins
-from portal.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,19 @@ def _not_a_login_in_flight() -> bool:
     return pending is None
 
 
-def install(app: Flask, settings: Settings) -> Limiter:
-    """Wrap the app's views in their limits. Call after the blueprints are registered."""
-    url = settings.cache_url or ""
-    shared = url.startswith(("redis://", "rediss://"))
+def install(app: Flask, redis: Redis | None) -> Limiter:
+    """Wrap the app's views in their limits. Call after the blueprints are registered.
+
+    With the portal's shared Redis client (``redis``) the counts are shared by every
+    worker and host; limits then uses that client's connection pool, so it follows the
+    same server (a Sentinel failover included). Without Redis they are per worker.
+    """
     app.config.update(
-        RATELIMIT_STORAGE_URI=url if shared else "memory://",
+        # The scheme picks limits' Redis storage; the pool decides where it connects.
+        RATELIMIT_STORAGE_URI="redis://" if redis is not None else "memory://",
+        RATELIMIT_STORAGE_OPTIONS=(
+            {"connection_pool": redis.connection_pool} if redis is not None else {}
+        ),
         # Our 429 page sets Retry-After itself; flask-limiter's headers would also
         # overwrite the Retry-After of other pages (the 503s).
         RATELIMIT_HEADERS_ENABLED=False,

@@ -1,8 +1,9 @@
 """Sessions kept on the server (flask-session), so logging out makes the cookie worthless.
 
 The browser holds only a random session id. Redis stores the sessions when
-``PORTAL_CACHE_URL`` is a Redis URL (several hosts); otherwise they are files in the
-instance folder (one host, shared by its workers).
+``PORTAL_CACHE_URL`` is a Redis URL (several hosts; the client of ``portal.redis_client``,
+which follows a Sentinel failover); otherwise they are files in the instance folder (one
+host, shared by its workers).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cachelib import FileSystemCache
 from flask import Flask, g, session
 from flask.sessions import SessionInterface
 from flask_session import Session
+from redis import Redis
 from redis.exceptions import RedisError
 
 from portal.domain import PortalError
@@ -29,8 +31,11 @@ log = logging.getLogger(__name__)
 SESSIONLESS_PATHS = ("/webhooks/", "/healthz", "/readyz")
 
 
-def install(app: Flask, settings: Settings) -> None:
-    """Bind server-side sessions with the idle timeout as their lifetime in the store."""
+def install(app: Flask, settings: Settings, redis: Redis | None) -> None:
+    """Bind server-side sessions with the idle timeout as their lifetime in the store.
+
+    ``redis`` is the portal's shared client when ``PORTAL_CACHE_URL`` names a Redis.
+    """
     app.config.update(
         SESSION_PERMANENT=True,
         # Each request moves the deadline. The store keeps a session up to the absolute
@@ -43,14 +48,8 @@ def install(app: Flask, settings: Settings) -> None:
         SESSION_KEY_PREFIX="order-portal:session:",
         SESSION_ID_LENGTH=32,
     )
-    url = settings.cache_url or ""
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        import redis
-
-        app.config.update(
-            SESSION_TYPE="redis",
-            SESSION_REDIS=redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5),
-        )
+    if redis is not None:
+        app.config.update(SESSION_TYPE="redis", SESSION_REDIS=redis)
     else:
         folder = Path(app.instance_path) / "sessions"
         folder.mkdir(parents=True, exist_ok=True)

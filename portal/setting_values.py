@@ -16,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portal.redis_client import parse_sentinel_url
+
 #: Signing algorithms a shop may allow for ID tokens. ``none`` is absent (no signature),
 #: and so is the HMAC family but HS256: LINE Login signs web logins with it, keyed with the
 #: channel secret, which the portal accepts only when the shop lists it (see README).
@@ -179,7 +181,13 @@ def cache_url(raw: str) -> str:
         return raw
     if scheme in ("redis", "rediss", "unix") and urlsplit(raw).netloc + urlsplit(raw).path:
         return raw
-    raise ValueError("must be redis://host:port/db, rediss://…, file:///dir or memory://")
+    if scheme == "redis+sentinel":
+        parse_sentinel_url(raw)  # its ValueError says what is wrong
+        return raw
+    raise ValueError(
+        "must be redis://host:port/db, rediss://…, "
+        "redis+sentinel://host:26379[,host2:26379…]/service[/db], file:///dir or memory://"
+    )
 
 
 def listen_address(raw: str) -> str | None:

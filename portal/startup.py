@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from portal.order_cache import check_backend, make_backend
+from portal.cache_store import check_backend, make_backend
 from portal.settings import Settings, SettingsError
 
 

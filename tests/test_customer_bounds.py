@@ -13,7 +13,8 @@ import time
 import pytest
 
 from portal import create_app
-from portal.order_cache import OrderCache, make_backend
+from portal.cache_store import make_backend
+from portal.order_cache import OrderCache
 from tests.conftest import AuthActions, with_settings
 from tests.support.redis_server import redis_server
 from tests.support.stripe_fixtures import checkout_session

@@ -10,8 +10,9 @@ import boto3
 import pytest
 
 from portal import create_app
+from portal.cache_store import make_backend
 from portal.devstack.serving import free_port
-from portal.order_cache import CacheUnavailable, OrderCache, make_backend
+from portal.order_cache import CacheUnavailable, OrderCache
 from portal.settings import SettingsError
 from portal.startup import checked_settings
 from tests.conftest import AuthActions, with_settings

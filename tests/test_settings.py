@@ -447,3 +447,29 @@ def test_malformed_rerun_and_mail_settings_are_named(name, value):
 def test_the_mail_sender_may_carry_the_shops_name():
     sender = "写真館さくら <orders@sakura.example.jp>"
     assert Settings.from_env({**GOOD, "PORTAL_MAIL_FROM": sender}).mail_from == sender
+
+
+def test_a_sentinel_cache_url_is_accepted():
+    url = "redis+sentinel://:pass@10.0.0.1:26379,10.0.0.2:26379,[fd00::3]/portal-cache/2"
+    assert Settings.from_env({**GOOD, "PORTAL_CACHE_URL": url}).cache_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis+sentinel://10.0.0.1:26379", "must name the Sentinel service"),
+        ("redis+sentinel://10.0.0.1:26379/", "must name the Sentinel service"),
+        ("redis+sentinel://10.0.0.1:26379/portal/zero", "the database after the service"),
+        ("redis+sentinel://10.0.0.1:99999/portal", "a Sentinel port must be"),
+        ("redis+sentinel://10.0.0.1,,10.0.0.2/portal", "each Sentinel must be host"),
+        ("redis+sentinel://10.0.0.1/portal?ssl=true", "without ?"),
+        ("sentinel://10.0.0.1:26379/portal", "redis+sentinel://host:26379"),
+    ],
+)
+def test_a_malformed_sentinel_url_is_one_line_naming_the_problem(url, problem):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({**GOOD, "PORTAL_CACHE_URL": url.replace("10.0.0.1", ":pw@10.0.0.1", 1)})
+    message = str(error.value)
+    assert message.startswith("PORTAL_CACHE_URL: ")
+    assert problem in message
+    assert "\n" not in message and "pw" not in message

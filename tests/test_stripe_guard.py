@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 import pytest
 from flask import Flask, jsonify
 
+from portal.cache_store import make_backend, redis_of
 from portal.devstack.serving import run_in_thread
 from portal.domain import OrdersUnavailable
-from portal.order_cache import make_backend, redis_of
 from portal.stripe.client import call, make_client
 from portal.stripe.guard import CallBudget, Limits, StripeGuard, request_scope
 from tests.support.redis_server import redis_server

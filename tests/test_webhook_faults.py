@@ -91,7 +91,8 @@ def _browse(customer, done: threading.Event, seen: list[int]) -> None:
 def test_entries_stored_before_a_redis_restart_are_read_again(redis_with_aof):
     """A Redis restarted from its AOF may lack its last acknowledged writes (an
     invalidation among them): what it kept is then a copy, not a fresh entry."""
-    from portal.order_cache import OrderCache, make_backend
+    from portal.cache_store import make_backend
+    from portal.order_cache import OrderCache
 
     cache = OrderCache(make_backend(redis_with_aof.url), ttl=60, stale=600)
     assert cache.order_detail("cs_test_kept", lambda: "before").value == "before"

@@ -27,6 +27,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from portal import create_app, logs
+from portal.cache_store import make_backend
 from portal.devstack.alert_sink import AlertSink
 from portal.devstack.serving import free_port, run_in_thread
 from portal.devstack.stripe_emulator import EmulatorState
@@ -34,7 +35,6 @@ from portal.devstack.stripe_emulator import create_app as create_emulator
 from portal.devstack.worker import FulfilmentWorker
 from portal.fulfilment.commands import watch_once
 from portal.fulfilment.wiring import make_alerts
-from portal.order_cache import make_backend
 from portal.order_refs import sign
 from portal.setting_values import JAPANESE_FONT_CANDIDATES
 from portal.settings import Settings

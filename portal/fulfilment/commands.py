@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from cachelib.base import BaseCache
 
 from portal import reference_policy
+from portal.cache_store import make_backend
 from portal.deliverables import Deliverables
 from portal.deliverables import make_client as make_s3_client
 from portal.domain import OrdersUnavailable, StripeMisconfigured
@@ -25,7 +26,6 @@ from portal.fulfilment.rerun import RerunRefused, Reruns
 from portal.fulfilment.ses import SesMailer
 from portal.fulfilment.watch import DEFAULT_DAYS, Watch, WatchReport
 from portal.fulfilment.wiring import make_alerts
-from portal.order_cache import make_backend
 from portal.order_refs import ReferencePolicy
 from portal.settings import Settings
 from portal.stripe.client import make_client as make_stripe_client

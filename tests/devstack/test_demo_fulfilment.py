@@ -10,10 +10,10 @@ import boto3
 import pytest
 import requests
 
+from portal.cache_store import make_backend
 from portal.devstack.demo import BUCKET, DemoStack, demo_stack
 from portal.fulfilment.commands import watch_once
 from portal.fulfilment.wiring import make_alerts
-from portal.order_cache import make_backend
 from portal.order_refs import order_id_of
 from tests.devstack.test_demo import _login, _wait_for
 
