@@ -133,6 +133,7 @@ def _init_services(app: Flask, settings: Settings, backend: BaseCache) -> None:
         cache,
         reference_policy(settings),
         OrderNumbers(settings.order_number_pattern) if settings.order_number_pattern else None,
+        keep_files_during_disputes=settings.disputed_orders_keep_files,
     )
     rates = TaxRates(settings.tax_rate, dict(settings.product_tax_rates))
     app.extensions["portal.tax_rates"] = rates

@@ -103,6 +103,17 @@ _STATUS_LABELS = {
 }
 
 
+class Dispute(enum.Enum):
+    """Where a card payment's dispute (chargeback) stands, as far as its files go."""
+
+    #: Open at the card issuer, or disputed with its state not read (list pages).
+    UNDER_REVIEW = "under_review"
+    #: The issuer took the money back.
+    LOST = "lost"
+    #: Decided for the shop (won), or an inquiry closed without a chargeback.
+    CLOSED = "closed"
+
+
 @dataclass(frozen=True)
 class PaymentDetails:
     """Where the customer finds the paperwork of a payment, as Stripe hosts it."""
@@ -209,6 +220,8 @@ class Order:
     shipping: LineItem | None = None
     #: When the 領収書 was first issued, and to whom (``None``: not yet, or not remembered).
     receipt_issue: ReceiptIssue | None = None
+    #: The payment's dispute, if the buyer disputed it with their card issuer.
+    dispute: Dispute | None = None
     #: The 注文番号 a buyer reads (``portal.order_numbers``); derived when not given.
     number: str = ""
 

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from portal import metrics
 from portal.auth.expiry import expired_form
 from portal.domain import FilesUnavailable, OrdersUnavailable, StripeMisconfigured
-from portal.orders.service import OrderNotFound
+from portal.orders.service import FilesWithheld, OrderNotFound
 from portal.sessions import SessionStoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,17 @@ def register(app: Flask) -> None:
             404,
             _("Order not found"),
             _("We could not find that order in your account."),
+        )
+
+    @app.errorhandler(FilesWithheld)
+    def files_withheld(error: FilesWithheld) -> Response:
+        return error_page(
+            403,
+            _("Files not available"),
+            _(
+                "This order's payment is being reviewed with the card issuer, or was taken "
+                "back by it, so its files are not available."
+            ),
         )
 
     @app.errorhandler(OrdersUnavailable)

@@ -73,6 +73,8 @@ class Settings:
     unsigned_order_ids: str | None = None
     #: Orders placed at or after this get nothing for an unsigned OrderID.
     unsigned_order_ids_until: datetime | None = None
+    #: Keep an order's files downloadable while its payment is disputed.
+    disputed_orders_keep_files: bool = False
     #: The page language when neither the switcher's cookie nor the browser chooses one.
     default_locale: str = "ja"
     #: Where the shop's customers are: every date and time is shown in this zone.
@@ -194,6 +196,9 @@ class Settings:
             ),
             unsigned_order_ids_until=reader.optional(
                 "PORTAL_UNSIGNED_ORDER_IDS_UNTIL", v.aware_datetime, None
+            ),
+            disputed_orders_keep_files=reader.optional(
+                "PORTAL_DISPUTED_ORDERS_KEEP_FILES", v.boolean, False
             ),
             default_locale=reader.optional("PORTAL_DEFAULT_LOCALE", v.locale, "ja"),
             timezone=reader.optional("PORTAL_TIMEZONE", v.timezone, "Asia/Tokyo"),

@@ -473,3 +473,11 @@ def test_a_malformed_sentinel_url_is_one_line_naming_the_problem(url, problem):
     assert message.startswith("PORTAL_CACHE_URL: ")
     assert problem in message
     assert "\n" not in message and "pw" not in message
+
+
+def test_disputed_orders_withhold_files_unless_the_shop_keeps_them():
+    assert Settings.from_env(GOOD).disputed_orders_keep_files is False
+    env = {**GOOD, "PORTAL_DISPUTED_ORDERS_KEEP_FILES": "true"}
+    assert Settings.from_env(env).disputed_orders_keep_files is True
+    with pytest.raises(SettingsError, match=r"^PORTAL_DISPUTED_ORDERS_KEEP_FILES: "):
+        Settings.from_env({**GOOD, "PORTAL_DISPUTED_ORDERS_KEEP_FILES": "sometimes"})

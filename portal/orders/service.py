@@ -6,7 +6,15 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from portal.deliverables import Deliverables
-from portal.domain import Deliverable, FilesUnavailable, Order, OrderPage, PortalError
+from portal.domain import (
+    Deliverable,
+    Dispute,
+    FilesUnavailable,
+    Order,
+    OrderPage,
+    OrdersUnavailable,
+    PortalError,
+)
 from portal.fulfilment.delivery import DeliveryReader
 from portal.fulfilment.status import FulfilmentStatus
 from portal.order_cache import OrderCache, Served
@@ -16,6 +24,10 @@ from portal.orders.filters import OrderFilter
 from portal.stripe.client import is_session_id
 from portal.stripe.guard import HISTORY_BUDGET_SECONDS, longer_budget
 from portal.stripe.queries import MAX_HISTORY, ORDERS_PER_PAGE, StripeOrders
+
+
+class FilesWithheld(PortalError):
+    """The customer's own order, whose files its payment's dispute holds back."""
 
 
 class OrderNotFound(PortalError):
@@ -36,6 +48,8 @@ class OrderFiles:
     expected: bool = True
     #: What the shop's pipeline says about the order (its status object), if anything.
     status: FulfilmentStatus | None = None
+    #: ``"review"`` or ``"reversed"`` when a dispute holds the files back.
+    withheld: str | None = None
 
     @property
     def being_prepared(self) -> bool:
@@ -53,8 +67,11 @@ class OrderService:
         cache: OrderCache,
         references: ReferencePolicy,
         numbers: OrderNumbers | None = None,
+        *,
+        keep_files_during_disputes: bool = False,
     ) -> None:
         self._orders = orders
+        self._keep_disputed = keep_files_during_disputes
         self._deliverables = deliverables
         self._delivery = DeliveryReader(deliverables)
         self._cache = cache
@@ -124,8 +141,21 @@ class OrderService:
             placed=order.created,
         )
 
+    def withheld(self, order: Order) -> str | None:
+        """Why a paid order's files are held back: ``"review"`` while its payment is
+        disputed (unless the shop keeps files then), ``"reversed"`` once the issuer took the
+        money back; ``None`` when nothing holds them."""
+        if order.dispute is Dispute.LOST:
+            return "reversed"
+        if order.dispute is Dispute.UNDER_REVIEW and not self._keep_disputed:
+            return "review"
+        return None
+
     def files(self, order: Order) -> OrderFiles:
-        """The order's files; an unpaid order has none to show yet."""
+        """The order's files; an unpaid, refunded or disputed order has none to show."""
+        held = self.withheld(order) if order.is_paid else None
+        if held:
+            return OrderFiles(files=(), expected=False, withheld=held)
         key = self._files_key(order) if order.is_paid else None
         if key is None:
             return OrderFiles(files=(), expected=False)
@@ -141,7 +171,14 @@ class OrderService:
         ``name`` must be exactly one of the listed names: it is compared, never joined
         into a key, so ``../`` and friends have nothing to work with.
         """
-        order = self.order(email, session_id).value
+        served = self.order(email, session_id)
+        if served.stale_as_of is not None:
+            # A copy kept through an outage may show the order, never hand out its files:
+            # the refund or dispute that Stripe would now report could be in the gap.
+            raise OrdersUnavailable("Stripe did not answer; a download needs its answer")
+        order = served.value
+        if order.is_paid and self.withheld(order):
+            raise FilesWithheld(session_id)
         key = self._files_key(order) if order.is_paid else None
         if key is None:
             raise OrderNotFound(session_id)

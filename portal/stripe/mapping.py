@@ -15,6 +15,7 @@ from typing import Any
 
 from portal.domain import (
     N_,
+    Dispute,
     ItemTax,
     LineItem,
     Money,
@@ -29,11 +30,15 @@ from portal.stripe.receipt_memory import receipt_issue_from
 _PAID_STATUSES = {"paid", "no_payment_required"}
 
 
-def order_from_session(session: Json, invoice_payment: Json | None = None) -> Order:
+def order_from_session(
+    session: Json, invoice_payment: Json | None = None, disputes: list[Json] | None = None
+) -> Order:
     """The order a complete Checkout Session (as listed or retrieved, expanded) describes.
 
     ``invoice_payment`` is the paid (or pending) payment of a subscription session's
     invoice; receipt, refunds and paid state then come from its PaymentIntent.
+    ``disputes`` are the payment's disputes when it was disputed and they were read;
+    without them a disputed payment counts as under review.
     """
     currency = session.get("currency") or "usd"
     line_items = session.get("line_items") or {}
@@ -53,7 +58,7 @@ def order_from_session(session: Json, invoice_payment: Json | None = None) -> Or
         payment=_with_invoice_id(_payment_details(intent, charge, invoice, currency), session),
         customer=session.get("customer") if isinstance(session.get("customer"), str) else None,
         paid_at=_time(charge.get("created")) if charge.get("paid") else None,
-        timeline=_timeline(session, intent, charge, currency),
+        timeline=_timeline(session, intent, charge, currency) + _dispute_entries(charge, disputes),
         is_subscription=session.get("mode") == "subscription",
         payment_link=session.get("payment_link")
         if isinstance(session.get("payment_link"), str)
@@ -62,6 +67,7 @@ def order_from_session(session: Json, invoice_payment: Json | None = None) -> Or
         amount_tax=int((session.get("total_details") or {}).get("amount_tax") or 0),
         shipping=_shipping(session.get("shipping_cost"), currency),
         receipt_issue=receipt_issue_from((intent or invoice).get("metadata")),
+        dispute=_dispute(charge, disputes)[0],
     )
 
 
@@ -114,9 +120,32 @@ def _timeline(
     if not refunds and charge.get("amount_refunded"):
         amount = Money(int(charge["amount_refunded"]), charge.get("currency") or currency)
         entries.append(TimelineEntry(N_("Refunded"), None, amount))
-    if charge.get("disputed"):
-        entries.append(TimelineEntry(N_("Payment disputed")))
     return tuple(entries)
+
+
+#: Dispute statuses (https://docs.stripe.com/api/disputes/object#dispute_object-status).
+_DISPUTE_DECIDED = {"lost": Dispute.LOST, "won": Dispute.CLOSED, "warning_closed": Dispute.CLOSED}
+_DISPUTE_DECIDED["prevented"] = Dispute.CLOSED
+_DISPUTE_WORDS = {
+    Dispute.UNDER_REVIEW: N_("Payment disputed"),
+    Dispute.LOST: N_("Payment reversed by the card issuer"),
+    Dispute.CLOSED: N_("Payment review completed"),
+}
+
+
+def _dispute(charge: Json, disputes: list[Json] | None) -> tuple[Dispute | None, Json]:
+    """The charge's dispute state, from its newest dispute (under review when unread)."""
+    if not charge.get("disputed"):
+        return None, {}
+    newest = max(disputes or [], key=lambda d: int(d.get("created") or 0), default={})
+    return _DISPUTE_DECIDED.get(str(newest.get("status")), Dispute.UNDER_REVIEW), newest
+
+
+def _dispute_entries(charge: Json, disputes: list[Json] | None) -> tuple[TimelineEntry, ...]:
+    state, newest = _dispute(charge, disputes)
+    if state is None:
+        return ()
+    return (TimelineEntry(_DISPUTE_WORDS[state], _time(newest.get("created"))),)
 
 
 def _status(payment_status: str | None, intent: Json, charge: Json) -> OrderStatus:

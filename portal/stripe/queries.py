@@ -11,9 +11,9 @@ from typing import Any
 
 import stripe
 
-from portal.domain import Order, OrderPage, normalize_email
+from portal.domain import Order, OrderPage, StripeMisconfigured, normalize_email
 from portal.emails import ASCII_WHITESPACE
-from portal.stripe.client import Json, call, is_session_id
+from portal.stripe.client import Json, StripeAccessRefused, call, is_session_id
 from portal.stripe.mapping import invoice_payment_of, order_from_session
 from portal.stripe.parallel import run_all
 
@@ -110,7 +110,22 @@ class StripeOrders:
                 "data": self._all_line_items(session_id),
                 "has_more": False,
             }
-        return order_from_session(session, self._invoice_payment(session, refunds=True))
+        invoice_payment = self._invoice_payment(session, refunds=True)
+        order = order_from_session(session, invoice_payment)
+        if order.dispute is not None and order.payment_intent:
+            # Rare: one more call, so files follow the dispute (open, won or lost).
+            disputes = self._disputes(order.payment_intent)
+            order = order_from_session(session, invoice_payment, disputes)
+        return order
+
+    def _disputes(self, payment_intent: str) -> list[Json] | None:
+        """The payment's disputes; ``None`` (so: under review) if the key may not read them."""
+        params: Any = {"payment_intent": payment_intent, "limit": 10}
+        try:
+            result = self._get("/v1/disputes", params)
+        except (StripeMisconfigured, StripeAccessRefused):
+            return None  # logged by ``call``: the restricted key lacks Disputes (read)
+        return list(result["data"]) if result else None
 
     def _invoice_payment(self, session: Json, *, refunds: bool = False) -> Json | None:
         """The payment on a subscription session's invoice, with its PaymentIntent and

@@ -55,6 +55,7 @@ class StripeStub:
             responses.GET, re.compile(base + r"/v1/invoice_payments(\?.*)?$"), self._payments
         )
         mock.add_callback(responses.GET, re.compile(base + r"/v1/refunds(\?.*)?$"), self._refunds)
+        mock.add_callback(responses.GET, re.compile(base + r"/v1/disputes(\?.*)?$"), self._disputes)
 
     def refuse_permission(self, permission: str) -> None:
         """Answer every call as Stripe does when a restricted key lacks ``permission``."""
@@ -149,6 +150,22 @@ class StripeStub:
                 for refund in charge.get("_refunds", [])
             ]
             return 200, _list(found, False, "/v1/refunds")
+
+        return self._answer(request, handle)
+
+    def _disputes(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """``GET /v1/disputes?payment_intent=…``: a charge's ``_disputes`` (none unless set)."""
+
+        def handle(_: str, params: dict[str, Any]) -> tuple[int, Any]:
+            intents = [s.get("_intent") for s in self.sessions]
+            intents += [p["_intent"] for p in self.invoice_payments]
+            found = [
+                dispute
+                for intent in intents
+                if intent and intent["id"] == params.get("payment_intent")
+                for dispute in (intent.get("latest_charge") or {}).get("_disputes", [])
+            ]
+            return 200, _list(found, False, "/v1/disputes")
 
         return self._answer(request, handle)
 
