@@ -61,7 +61,7 @@ def verify_webhook(payload: bytes, signature: str | None, secrets: Sequence[str]
         raise InvalidWebhook("signature timestamp is in the future")
     try:
         data = json.loads(payload)
-    except ValueError as exc:  # includes bad UTF-8
+    except (ValueError, RecursionError) as exc:  # bad UTF-8; nesting deeper than Python's
         raise InvalidWebhook("body is not JSON", signed=True) from exc
     if not isinstance(data, dict):
         raise InvalidWebhook("not a Stripe event", signed=True)
@@ -90,19 +90,30 @@ def _signed_at(signature: str) -> int:
 
 
 def _event_from(data: Json) -> StripeEvent:
-    obj = (data.get("data") or {}).get("object")
+    """The event's parts, every one checked for its type *before* anything acts on it: a
+    signed but malformed event is refused whole (400), never half-handled."""
+    envelope = data.get("data")
+    obj = envelope.get("object") if isinstance(envelope, dict) else None
     if data.get("object") != "event" or not isinstance(obj, dict):
         raise InvalidWebhook("not a Stripe event", signed=True)
     if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
         raise InvalidWebhook("event without id or type", signed=True)
-    details = obj.get("customer_details") or {}
+    created = data.get("created", 0)
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise InvalidWebhook("event whose created is not a timestamp", signed=True)
+    details = obj.get("customer_details")
     return StripeEvent(
         id=data["id"],
         type=data["type"],
-        created=int(data.get("created") or 0),
-        object_id=obj.get("id") if isinstance(obj.get("id"), str) else None,
-        email=details.get("email") if isinstance(details, dict) else None,
-        reference=obj.get("client_reference_id"),
-        payment_status=obj.get("payment_status"),
+        created=created,
+        object_id=_text(obj.get("id")),
+        email=_text(details.get("email")) if isinstance(details, dict) else None,
+        reference=_text(obj.get("client_reference_id")),
+        payment_status=_text(obj.get("payment_status")),
         payload=data,
     )
+
+
+def _text(value: object) -> str | None:
+    """A string field, or ``None`` for anything else (a number, a list, null)."""
+    return value if isinstance(value, str) else None
