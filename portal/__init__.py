@@ -33,6 +33,7 @@ from portal.order_cache import OrderCache
 from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy, UnsignedReferences
 from portal.orders.service import OrderService
+from portal.orders.spellings import EmailSpellings
 from portal.receipts.issue import Issuer, ReceiptConfig
 from portal.receipts.service import ReceiptService
 from portal.receipts.tax import TaxRates
@@ -123,6 +124,7 @@ def _init_services(app: Flask, settings: Settings, backend: BaseCache) -> None:
         ttl=settings.cache_ttl_seconds,
         stale=settings.cache_stale_seconds,
     )
+    spellings = EmailSpellings(backend)
     app.extensions["portal.cache"] = cache
     orders = StripeOrders(stripe_client)
     app.extensions["portal.orders"] = OrderService(
@@ -133,6 +135,7 @@ def _init_services(app: Flask, settings: Settings, backend: BaseCache) -> None:
         cache,
         reference_policy(settings),
         OrderNumbers(settings.order_number_pattern) if settings.order_number_pattern else None,
+        spellings=spellings,
         keep_files_during_disputes=settings.disputed_orders_keep_files,
     )
     rates = TaxRates(settings.tax_rate, dict(settings.product_tax_rates))
@@ -144,7 +147,7 @@ def _init_services(app: Flask, settings: Settings, backend: BaseCache) -> None:
     bus = settings.eventbridge_bus
     forwarder = EventForwarder.for_bus(bus) if bus else None
     alerts = event_alerts(settings, orders, backend)
-    app.extensions["portal.webhooks"] = EventHandler(cache, forwarder, alerts)
+    app.extensions["portal.webhooks"] = EventHandler(cache, forwarder, alerts, spellings=spellings)
 
 
 def reference_policy(settings: Settings) -> ReferencePolicy:

@@ -70,7 +70,11 @@ def test_the_list_asks_stripe_only_for_complete_sessions_of_the_email(
     client, logged_in, stripe_api
 ):
     client.get("/orders")
-    assert stripe_api.calls == [("GET", "/v1/checkout/sessions")]
+    # Stripe's email filter is exact: the usual spellings are asked for side by side.
+    assert stripe_api.calls == [("GET", "/v1/checkout/sessions")] * 2
+    asked = {c.request.params["customer_details[email]"] for c in stripe_api.mock.calls}
+    assert asked == {"alice@example.com", "Alice@example.com"}
+    assert {c.request.params["status"] for c in stripe_api.mock.calls} == {"complete"}
 
 
 def _orders_on(client, page: int) -> tuple[list[str], str]:
@@ -95,9 +99,9 @@ def test_every_one_of_250_orders_is_reachable_through_the_pages(client, logged_i
     assert page == 5
     assert sorted(seen) == sorted(f"REF-{i:03d}" for i in range(250))
     assert len(seen) == len(set(seen)) == 250
-    # Page 1 is one call; page 2 reads the history once (3 calls for 250 orders), and
-    # every later page is cut from it.
-    assert costs == [1, 3, 0, 0, 0]
+    # Page 1 is one call per spelling ("alice@…", "Alice@…"); page 2 reads the history once
+    # (3 calls for 250 orders, 1 for the empty spelling), and every later page is cut from it.
+    assert costs == [2, 4, 0, 0, 0]
 
 
 def test_pages_link_to_each_other(client, logged_in, stripe_api):
@@ -159,7 +163,7 @@ def test_list_says_and_more_when_stripe_sent_only_the_first_items(client, logged
     items = [line_item(f"Sticker {i}", 100) for i in range(12)]
     stripe_api.add(checkout_session(ALICE, reference="MANY", amount=1200, items=items))
     assert "and more" in client.get("/orders").get_data(as_text=True)
-    assert stripe_api.call_count == 1
+    assert stripe_api.call_count == 2  # the list, once per spelling: no line-item reads
 
 
 def test_another_customers_order_is_not_found(client, logged_in, stripe_api):
@@ -319,7 +323,7 @@ def test_stripe_unreachable_shows_a_503(client, logged_in, stripe_api):
     stripe_api.unreachable = True
     response = client.get("/orders")
     assert response.status_code == 503
-    assert stripe_api.call_count == 3  # one try and the two retries
+    assert stripe_api.call_count == 6  # one try and the two retries, for both spellings
 
 
 def test_a_bad_stripe_key_is_the_unavailable_page_without_details(

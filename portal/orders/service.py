@@ -21,6 +21,7 @@ from portal.order_cache import OrderCache, Served
 from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy
 from portal.orders.filters import OrderFilter
+from portal.orders.spellings import EmailSpellings
 from portal.stripe.client import is_session_id
 from portal.stripe.guard import HISTORY_BUDGET_SECONDS, longer_budget
 from portal.stripe.queries import MAX_HISTORY, ORDERS_PER_PAGE, StripeOrders
@@ -67,6 +68,7 @@ class OrderService:
         cache: OrderCache,
         references: ReferencePolicy,
         numbers: OrderNumbers | None = None,
+        spellings: EmailSpellings | None = None,
         *,
         keep_files_during_disputes: bool = False,
     ) -> None:
@@ -77,6 +79,7 @@ class OrderService:
         self._cache = cache
         self._references = references
         self._numbers = numbers or OrderNumbers()
+        self._spellings = spellings
 
     def page(self, email: str, number: int) -> Served[OrderPage]:
         """One page of the customer's orders, newest first.
@@ -91,14 +94,18 @@ class OrderService:
             if number > MAX_HISTORY // ORDERS_PER_PAGE or (first and not first.has_next):
                 return Served(OrderPage(orders=(), number=number, has_next=False))
             return self.filtered_page(email, OrderFilter(), number)
-        served = self._cache.order_list(email, 1, lambda: self._orders.list_orders(email, 1))
+        served = self._cache.order_list(
+            email, 1, lambda: self._orders.list_orders(email, 1, self._learned(email))
+        )
         page = replace(served.value, orders=tuple(map(self._numbered, served.value.orders)))
         return Served(page, served.stale_as_of)
 
     def history(self, email: str, wanted: OrderFilter) -> Served[tuple[Order, ...]]:
         """Every order that passes the filter, newest first (filtered views, exports)."""
         with longer_budget(HISTORY_BUDGET_SECONDS):
-            served = self._cache.order_history(email, lambda: self._orders.all_orders(email))
+            served = self._cache.order_history(
+                email, lambda: self._orders.all_orders(email, self._learned(email))
+            )
         orders = (self._numbered(order) for order in served.value)
         return Served(tuple(o for o in orders if wanted.matches(o)), served.stale_as_of)
 
@@ -112,6 +119,10 @@ class OrderService:
             has_next=len(served.value) > end,
         )
         return Served(page, served.stale_as_of)
+
+    def _learned(self, email: str) -> list[str]:
+        """Spellings of the email seen at checkout beyond the usual ones (webhooks)."""
+        return self._spellings.of(email) if self._spellings else []
 
     def order(self, email: str, session_id: str, *, max_age: int | None = None) -> Served[Order]:
         """The customer's own order, or :class:`OrderNotFound`. ``max_age`` lets a caller

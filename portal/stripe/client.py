@@ -122,8 +122,8 @@ def missing_permission(exc: stripe.StripeError) -> str | None:
 
 
 def describe(exc: stripe.StripeError) -> str:
-    """Stripe's error as one log-friendly line: HTTP status, type, code, param, message
-    and request id. Keys in the message (Stripe quotes them masked) are cut to their
+    """Stripe's error as one log line: HTTP status, type, code, param, message (on one
+    line) and request id. Keys in the message (Stripe quotes them masked) are cut to their
     prefix, so no part of a key reaches a log."""
     error = exc.error
     fields = {
@@ -134,7 +134,7 @@ def describe(exc: stripe.StripeError) -> str:
         "request_id": exc.request_id,
     }
     shown = " ".join(f"{name}={value}" for name, value in fields.items() if value)
-    message = _KEY.sub(r"\1_…", _message(exc))
+    message = _KEY.sub(r"\1_…", " ".join(_message(exc).split()))
     return f"{shown} message={message!r}"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -25,6 +25,8 @@ ORDERS_PER_PAGE = 50
 MAX_HISTORY = 2000
 #: Stripe's largest page; one list call covers two portal pages.
 STRIPE_PAGE_LIMIT = 100
+#: Spellings of one email asked for at once (two round trips at most: see ``parallel``).
+MAX_SPELLINGS = 4
 
 
 class StripeOrders:
@@ -34,14 +36,17 @@ class StripeOrders:
         self._client = client
         self._link_ids: dict[str, str] = {}
 
-    def list_orders(self, email: str, page: int) -> OrderPage:
+    def list_orders(self, email: str, page: int, learned: Sequence[str] = ()) -> OrderPage:
         """Page ``page`` (1-based) of the orders placed with ``email``, newest first.
+
+        ``learned`` are further spellings of the email seen at checkout (see
+        :func:`spellings_of`).
 
         Only as many Stripe pages are read as the requested page needs: pages 1 and 2
         cost one call each whatever the number of orders.
         """
         wanted = page * ORDERS_PER_PAGE
-        ordered, more = self._sessions_of(email, wanted)
+        ordered, more = self._sessions_of(email, wanted, learned)
         shown = ordered[wanted - ORDERS_PER_PAGE : wanted]
         return OrderPage(
             orders=self._orders_from(shown),
@@ -49,10 +54,10 @@ class StripeOrders:
             has_next=len(ordered) > wanted or more,
         )
 
-    def all_orders(self, email: str) -> tuple[Order, ...]:
+    def all_orders(self, email: str, learned: Sequence[str] = ()) -> tuple[Order, ...]:
         """Every order of ``email`` (up to ``MAX_HISTORY``), newest first: for filtered
         views and exports. Costs one Stripe call per 100 orders."""
-        ordered, more = self._sessions_of(email, MAX_HISTORY)
+        ordered, more = self._sessions_of(email, MAX_HISTORY, learned)
         if more or len(ordered) > MAX_HISTORY:
             log.warning("order history cut at %s orders", MAX_HISTORY)
         return self._orders_from(ordered[:MAX_HISTORY])
@@ -65,17 +70,18 @@ class StripeOrders:
         found = {s["id"]: p for s, p in zip(waiting, payments, strict=True)}
         return tuple(order_from_session(s, found.get(s["id"])) for s in sessions)
 
-    def _sessions_of(self, email: str, count: int) -> tuple[list[Json], bool]:
+    def _sessions_of(
+        self, email: str, count: int, learned: Sequence[str]
+    ) -> tuple[list[Json], bool]:
         """At least the newest ``count`` complete sessions of ``email``, and whether more exist.
 
-        Stripe's email filter is exact-match, so an email that is not lower-case is asked
-        for as given and lower-cased, and the two lists are merged by session id.
+        Stripe's email filter is exact-match: each spelling (:func:`spellings_of`) is a
+        list of its own, and the lists are merged by session id.
         """
-        sources = [_SessionSource(self._list_page, spelling) for spelling in _spellings(email)]
-        sessions: dict[str, Json] = {}
-        for source in sources:
-            for session in source.first(count):
-                sessions[session["id"]] = session
+        sources = [_SessionSource(self._list_page, s) for s in spellings_of(email, learned)]
+        # Each spelling is its own list at Stripe: read them side by side.
+        found = run_all([partial(source.first, count) for source in sources])
+        sessions = {session["id"]: session for listed in found for session in listed}
         ordered = sorted(sessions.values(), key=lambda s: (-int(s["created"]), s["id"]))
         return ordered, any(s.has_more for s in sources)
 
@@ -300,12 +306,20 @@ class _SessionSource:
         return self._seen
 
 
-def _spellings(email: str) -> list[str]:
-    """The email as given and in the portal's one normal form (``portal.emails``): never a
-    Unicode case folding, which would ask for another customer's address."""
-    trimmed = email.strip(ASCII_WHITESPACE)
-    lowered = normalize_email(email)
-    return [lowered] if trimmed == lowered else [trimmed, lowered]
+def spellings_of(email: str, learned: Sequence[str] = ()) -> list[str]:
+    """The spellings of ``email`` to ask Stripe for, at most ``MAX_SPELLINGS``.
+
+    Stripe's ``customer_details[email]`` filter is exact and case-sensitive, and buyers
+    type their email in many cases (phones capitalise the first letter). Always asked: as
+    given, in the portal's one normal form (``portal.emails``: never a Unicode case folding,
+    which would ask for another customer's address), and with its first letter an ASCII
+    capital; then ``learned`` ones.
+    """
+    given = email.strip(ASCII_WHITESPACE)
+    lower = normalize_email(email)
+    capitalised = lower[:1].upper() + lower[1:] if lower[:1].isascii() else lower
+    unique = dict.fromkeys([given, lower, capitalised, *learned])
+    return list(unique)[:MAX_SPELLINGS]
 
 
 def _invoice_id(session: Json) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from portal.eventbridge import EventForwarder
 from portal.order_cache import OrderCache
+from portal.orders.spellings import EmailSpellings
 from portal.stripe.events import StripeEvent
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,14 @@ class EventHandler:
         cache: OrderCache,
         forwarder: EventForwarder | None,
         alerts: Callable[[StripeEvent], None] | None = None,
+        spellings: EmailSpellings | None = None,
     ) -> None:
         self._cache = cache
         self._forwarder = forwarder
         #: Tells the shop's staff about lapsed payments, disputes and failed refunds
         #: (issue 18); told once whatever Stripe redelivers, and it never raises.
         self._alerts = alerts
+        self._spellings = spellings
 
     def handle(self, event: StripeEvent) -> str:
         """``duplicate``, ``ignored`` or ``invalidated``.
@@ -73,6 +76,8 @@ class EventHandler:
                 return "duplicate"
             self._forwarder.forward(event)
         if event.type in SESSION_EVENTS:
+            if event.type == "checkout.session.completed" and event.email and self._spellings:
+                self._spellings.learn(event.email)
             first = self._cache.record_event(
                 event.id, email=event.email, session_id=event.object_id
             )

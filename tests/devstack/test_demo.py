@@ -278,3 +278,21 @@ def test_a_restricted_key_without_a_permission_is_the_unavailable_page_and_a_log
     logged = [r.getMessage() for r in caplog.records if "lacks the permission" in r.getMessage()]
     assert len(logged) == 1 and "rak_payment_intent_read" in logged[0]
     assert browser.get(page.url, timeout=10).status_code == 200  # with the permission back
+
+
+def test_a_checkout_email_typed_with_a_capital_is_still_the_customers_order(stack):
+    browser, _ = _login(stack, "hanako@example.jp")
+    link = f"{stack.payment_link_url}?client_reference_id=E2E-CAPITAL"
+    checkout = browser.get(link, timeout=10)
+    hidden = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', checkout.text))
+    # A phone capitalised the first letter; Stripe keeps the email exactly as typed.
+    landed = browser.post(
+        checkout.url,
+        data={**hidden, "email": "Hanako@example.jp", "payment_method": "card"},
+        timeout=10,
+    )
+    assert "Thank you for your order" in landed.text and "E2E-CAPITAL" in landed.text
+    assert "E2E-CAPITAL" in browser.get(f"{stack.portal_url}/orders", timeout=10).text
+    found = browser.get(f"{stack.portal_url}/orders?q=E2E-CAPITAL", timeout=10).text
+    assert "E2E-CAPITAL" in found
+    assert "E2E-CAPITAL" in browser.get(f"{stack.portal_url}/orders.csv", timeout=10).text

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -36,6 +38,11 @@ class StripeStub:
         self.error_headers: dict[str, str] = {}
         #: When set, every call fails to connect.
         self.unreachable = False
+        #: Seconds each answer takes (to see calls overlap), and the most seen at once.
+        self.delay_seconds = 0.0
+        self.most_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
         base = re.escape(API)
         mock.add_callback(
             responses.GET, re.compile(base + r"/v1/checkout/sessions(\?.*)?$"), self._list
@@ -82,6 +89,17 @@ class StripeStub:
         return len(self.calls)
 
     def _answer(self, request: Any, handler: Any) -> tuple[int, dict[str, str], str]:
+        with self._lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            time.sleep(self.delay_seconds)
+            return self._answer_now(request, handler)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer_now(self, request: Any, handler: Any) -> tuple[int, dict[str, str], str]:
         parts = urlsplit(request.url)
         self.calls.append((request.method, parts.path))
         if self.unreachable:
