@@ -257,11 +257,23 @@ class OrderPage:
     orders: tuple[Order, ...]
     number: int
     has_next: bool
+    #: False when the history behind it could not be read to the end (the page says so).
+    complete: bool = True
 
     @property
     def has_prev(self) -> bool:
         """Whether a page before this one exists."""
         return self.number > 1
+
+
+@dataclass(frozen=True)
+class OrderHistory:
+    """A customer's orders (for filtered views and exports), newest first."""
+
+    orders: tuple[Order, ...]
+    #: False when Stripe could not be read to the end in time (or past the history's
+    #: limit): older orders may be missing, and the page or export says so.
+    complete: bool = True
 
 
 @dataclass(frozen=True)

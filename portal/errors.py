@@ -73,7 +73,8 @@ def register(app: Flask) -> None:
                 503,
                 _("Orders are temporarily unavailable"),
                 _("We cannot reach our payment provider right now. Please try again in a minute."),
-            )
+            ),
+            getattr(exc, "retry_after", None),
         )
 
     @app.errorhandler(FilesUnavailable)
@@ -150,6 +151,7 @@ def error_page(status: int, title: str, message: str) -> Response:
     return response
 
 
-def _retry_later(response: Response) -> Response:
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+def _retry_later(response: Response, seconds: int | None = None) -> Response:
+    """``Retry-After``: ours, or Stripe's when it asked for longer (a rate limit)."""
+    response.headers["Retry-After"] = str(max(RETRY_AFTER_SECONDS, seconds or 0))
     return response

@@ -27,7 +27,14 @@ from redis.exceptions import RedisError
 from portal import metrics
 from portal.cache_store import check_backend, redis_of
 from portal.coalescing import Coalescer
-from portal.domain import Order, OrderPage, OrdersUnavailable, PortalError, normalize_email
+from portal.domain import (
+    Order,
+    OrderHistory,
+    OrderPage,
+    OrdersUnavailable,
+    PortalError,
+    normalize_email,
+)
 from portal.redis_client import ReplicaQuorum, ask_sentinels, is_sentinel_managed
 
 log = logging.getLogger(__name__)
@@ -117,10 +124,11 @@ class OrderCache:
         fresh = isinstance(entry, _Entry) and self._fresh(key, entry, invalidated_at)
         return entry.value if fresh else None
 
-    def order_history(self, email: str, read: Callable[[], T]) -> Served[T]:
-        """All of ``email``'s orders (filtered views, exports), from the cache when fresh."""
+    def order_history(self, email: str, read: Callable[[], T], part: str = "") -> Served[T]:
+        """All of ``email``'s orders (filtered views, exports), or the ``part`` of them
+        that was asked for (a date range), from the cache when fresh."""
         owner = email_key(email)
-        return self._through(f"history:{owner}", f"inv:{owner}", read)
+        return self._through(f"history:{owner}{part}", f"inv:{owner}", read)
 
     def order_detail(
         self, session_id: str, read: Callable[[], T], *, max_age: int | None = None
@@ -331,7 +339,7 @@ def _marks(email: str | None, session_id: str | None) -> list[str]:
 def _orders_in(value: object) -> Iterable[Order]:
     if isinstance(value, Order):
         return (value,)
-    if isinstance(value, OrderPage):
+    if isinstance(value, OrderPage | OrderHistory):
         return value.orders
     if isinstance(value, tuple):
         return (order for order in value if isinstance(order, Order))

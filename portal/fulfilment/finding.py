@@ -35,7 +35,7 @@ def find_orders(
         order = orders.find_order(wanted)
         return Found((order,) if order else (), 1)
     if "@" in wanted:
-        return Found(orders.all_orders(normalize_email(wanted)), 1)
+        return Found(orders.all_orders(normalize_email(wanted)).orders, 1)
     found: list[Order] = []
     calls = 0
     for page in orders.orders_created(now - timedelta(days=days), now):

@@ -49,6 +49,12 @@ class OrderFilter:
             return False
         return not self.query or self._mentions(order)
 
+    def created_between(self) -> tuple[datetime | None, datetime | None]:
+        """The date range as times: its first moment, and the moment after its last day."""
+        start = _start_of(self.date_from, self.zone) if self.date_from else None
+        end = _start_of(self.date_to + timedelta(days=1), self.zone) if self.date_to else None
+        return start, end
+
     def as_args(self) -> dict[str, str]:
         """The filter as URL parameters, for links that keep it (paging, exports)."""
         args = {
@@ -109,4 +115,8 @@ def _invalid() -> date:
 
 
 def _start_of(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zone)
+    midnight = datetime.combine(day, time.min)
+    # A pytz zone (what flask-babel gives) must localize: as a plain ``tzinfo`` it is the
+    # zone's first historical offset (Tokyo +09:19, not +09:00).
+    localize = getattr(zone, "localize", None)
+    return localize(midnight) if localize else midnight.replace(tzinfo=zone)

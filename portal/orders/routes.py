@@ -92,10 +92,15 @@ def buy(name: str) -> Response:
 def export_json() -> Response:
     """The customer's order history (same filters as the list) as JSON."""
     wanted, _notices = parse_filter(request.args, get_timezone())
-    orders = _service().history(current_user.email, wanted).value
+    history = _service().history(current_user.email, wanted).value
     rates = current_app.extensions["portal.tax_rates"]
-    response = jsonify({"orders": [order_record(order, rates) for order in orders]})
-    return _attachment(response, "orders.json")
+    response = jsonify(
+        {
+            "orders": [order_record(order, rates) for order in history.orders],
+            "complete": history.complete,
+        }
+    )
+    return _attachment(response, "orders.json", complete=history.complete)
 
 
 @bp.get("/orders.csv")
@@ -103,14 +108,20 @@ def export_json() -> Response:
 def export_csv() -> Response:
     """The customer's order history (same filters as the list) as CSV."""
     wanted, _notices = parse_filter(request.args, get_timezone())
-    orders = _service().history(current_user.email, wanted).value
+    history = _service().history(current_user.email, wanted).value
     # The byte-order mark makes Excel read UTF-8 (Japanese product names) correctly.
-    body = "\ufeff" + as_csv(orders, current_app.extensions["portal.tax_rates"])
+    body = "\ufeff" + as_csv(history.orders, current_app.extensions["portal.tax_rates"])
     response = make_response((body, 200, {"Content-Type": "text/csv; charset=utf-8"}))
-    return _attachment(response, "orders.csv")
+    return _attachment(response, "orders.csv", complete=history.complete)
 
 
-def _attachment(response: Response, filename: str) -> Response:
+def _attachment(response: Response, filename: str, *, complete: bool = True) -> Response:
+    """A download; a history Stripe could not be read to the end in time says so in its
+    name (``orders-incomplete.csv``), where the customer sees it."""
+    if not complete:
+        stem, _, suffix = filename.rpartition(".")
+        filename = f"{stem}-incomplete.{suffix}"
+        response.headers["X-Order-History"] = "incomplete"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

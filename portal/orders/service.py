@@ -11,6 +11,7 @@ from portal.domain import (
     Dispute,
     FilesUnavailable,
     Order,
+    OrderHistory,
     OrderPage,
     OrdersUnavailable,
     PortalError,
@@ -24,6 +25,7 @@ from portal.orders.filters import OrderFilter
 from portal.orders.spellings import EmailSpellings
 from portal.stripe.client import is_session_id
 from portal.stripe.guard import HISTORY_BUDGET_SECONDS, longer_budget
+from portal.stripe.listing import Created
 from portal.stripe.queries import MAX_HISTORY, ORDERS_PER_PAGE, StripeOrders
 
 
@@ -100,23 +102,32 @@ class OrderService:
         page = replace(served.value, orders=tuple(map(self._numbered, served.value.orders)))
         return Served(page, served.stale_as_of)
 
-    def history(self, email: str, wanted: OrderFilter) -> Served[tuple[Order, ...]]:
-        """Every order that passes the filter, newest first (filtered views, exports)."""
+    def history(self, email: str, wanted: OrderFilter) -> Served[OrderHistory]:
+        """Every order that passes the filter, newest first (filtered views, exports).
+
+        Its dates go to Stripe (``created``), so a dated view reads that range only.
+        """
+        created = Created(*wanted.created_between())
         with longer_budget(HISTORY_BUDGET_SECONDS):
             served = self._cache.order_history(
-                email, lambda: self._orders.all_orders(email, self._learned(email))
+                email,
+                lambda: self._orders.all_orders(email, self._learned(email), created=created),
+                created.key,
             )
-        orders = (self._numbered(order) for order in served.value)
-        return Served(tuple(o for o in orders if wanted.matches(o)), served.stale_as_of)
+        numbered = (self._numbered(order) for order in served.value.orders)
+        orders = tuple(order for order in numbered if wanted.matches(order))
+        return Served(OrderHistory(orders, served.value.complete), served.stale_as_of)
 
     def filtered_page(self, email: str, wanted: OrderFilter, number: int) -> Served[OrderPage]:
         """One page of the orders that pass the filter."""
         served = self.history(email, wanted)
+        orders = served.value.orders
         end = number * ORDERS_PER_PAGE
         page = OrderPage(
-            orders=served.value[end - ORDERS_PER_PAGE : end],
+            orders=orders[end - ORDERS_PER_PAGE : end],
             number=number,
-            has_next=len(served.value) > end,
+            has_next=len(orders) > end,
+            complete=served.value.complete,
         )
         return Served(page, served.stale_as_of)
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 import stripe
 
-from portal.domain import Order, OrderPage, StripeMisconfigured, normalize_email
-from portal.emails import ASCII_WHITESPACE
-from portal.stripe.client import Json, StripeAccessRefused, call, is_session_id
+from portal.domain import Order, OrderHistory, OrderPage, StripeMisconfigured, normalize_email
+from portal.stripe.client import Json, call, is_session_id
+from portal.stripe.errors import StripeAccessRefused
+from portal.stripe.listing import ANY_TIME, Created, newest_sessions
 from portal.stripe.mapping import invoice_payment_of, order_from_session
 from portal.stripe.parallel import run_all
 
@@ -23,10 +24,11 @@ log = logging.getLogger(__name__)
 ORDERS_PER_PAGE = 50
 #: Most orders a filtered view or an export reads (one Stripe call per 100).
 MAX_HISTORY = 2000
-#: Stripe's largest page; one list call covers two portal pages.
+#: Stripe's largest page, for the other lists the portal reads.
 STRIPE_PAGE_LIMIT = 100
-#: Spellings of one email asked for at once (two round trips at most: see ``parallel``).
-MAX_SPELLINGS = 4
+#: No page of a history read starts after this many seconds: the last one then ends
+#: (at worst the SDK's 3 attempts of 5 s) within gunicorn's 30 s worker timeout.
+HISTORY_BUDGET_SECONDS = 12.0
 
 
 class StripeOrders:
@@ -40,27 +42,51 @@ class StripeOrders:
         """Page ``page`` (1-based) of the orders placed with ``email``, newest first.
 
         ``learned`` are further spellings of the email seen at checkout (see
-        :func:`spellings_of`).
-
-        Only as many Stripe pages are read as the requested page needs: pages 1 and 2
-        cost one call each whatever the number of orders.
+        :func:`~portal.stripe.listing.spellings_of`). Only as many Stripe pages are read as
+        the requested page needs: pages 1 and 2 cost one call per spelling.
         """
         wanted = page * ORDERS_PER_PAGE
-        ordered, more = self._sessions_of(email, wanted, learned)
-        shown = ordered[wanted - ORDERS_PER_PAGE : wanted]
+        listing = newest_sessions(self._list_page, email, wanted, learned=learned)
+        shown = listing.sessions[wanted - ORDERS_PER_PAGE : wanted]
         return OrderPage(
             orders=self._orders_from(shown),
             number=page,
-            has_next=len(ordered) > wanted or more,
+            has_next=len(listing.sessions) > wanted or listing.more,
         )
 
-    def all_orders(self, email: str, learned: Sequence[str] = ()) -> tuple[Order, ...]:
-        """Every order of ``email`` (up to ``MAX_HISTORY``), newest first: for filtered
-        views and exports. Costs one Stripe call per 100 orders."""
-        ordered, more = self._sessions_of(email, MAX_HISTORY, learned)
-        if more or len(ordered) > MAX_HISTORY:
-            log.warning("order history cut at %s orders", MAX_HISTORY)
-        return self._orders_from(ordered[:MAX_HISTORY])
+    def all_orders(
+        self,
+        email: str,
+        learned: Sequence[str] = (),
+        *,
+        created: Created = ANY_TIME,
+    ) -> OrderHistory:
+        """Every order of ``email`` created in ``created`` (up to ``MAX_HISTORY``), newest
+        first: for filtered views and exports. Costs one call per 100 orders and spelling.
+
+        No page starts after ``HISTORY_BUDGET_SECONDS``: a history that could not be read to
+        the end in time (or has more than ``MAX_HISTORY`` orders) says it is incomplete.
+        """
+        started = time.monotonic()
+        listing = newest_sessions(
+            self._list_page,
+            email,
+            MAX_HISTORY,
+            learned=learned,
+            created=created,
+            deadline=started + HISTORY_BUDGET_SECONDS,
+        )
+        complete = not listing.cut_short and not (
+            listing.more or len(listing.sessions) > MAX_HISTORY
+        )
+        if not complete:
+            log.warning(
+                "order history incomplete: %s orders read in %.1f s (%s)",
+                min(len(listing.sessions), MAX_HISTORY),
+                time.monotonic() - started,
+                "time budget spent" if listing.cut_short else f"limit of {MAX_HISTORY}",
+            )
+        return OrderHistory(self._orders_from(listing.sessions[:MAX_HISTORY]), complete)
 
     def _orders_from(self, sessions: list[Json]) -> tuple[Order, ...]:
         """Listed sessions as orders; subscription sign-ups read their invoice's payment,
@@ -69,21 +95,6 @@ class StripeOrders:
         payments = run_all([partial(self._invoice_payment, s) for s in waiting])
         found = {s["id"]: p for s, p in zip(waiting, payments, strict=True)}
         return tuple(order_from_session(s, found.get(s["id"])) for s in sessions)
-
-    def _sessions_of(
-        self, email: str, count: int, learned: Sequence[str]
-    ) -> tuple[list[Json], bool]:
-        """At least the newest ``count`` complete sessions of ``email``, and whether more exist.
-
-        Stripe's email filter is exact-match: each spelling (:func:`spellings_of`) is a
-        list of its own, and the lists are merged by session id.
-        """
-        sources = [_SessionSource(self._list_page, s) for s in spellings_of(email, learned)]
-        # Each spelling is its own list at Stripe: read them side by side.
-        found = run_all([partial(source.first, count) for source in sources])
-        sessions = {session["id"]: session for listed in found for session in listed}
-        ordered = sorted(sessions.values(), key=lambda s: (-int(s["created"]), s["id"]))
-        return ordered, any(s.has_more for s in sources)
 
     def find_order(self, session_id: str) -> Order | None:
         """The order behind ``session_id`` with all its line items, or ``None``.
@@ -234,22 +245,7 @@ class StripeOrders:
         assert result is not None
         return str(result["url"])
 
-    def _list_page(self, email: str, starting_after: str | None) -> Json:
-        params: Any = {
-            "customer_details": {"email": email},
-            "status": "complete",
-            "limit": STRIPE_PAGE_LIMIT,
-            # Receipts and vouchers come in the same call: 3 of Stripe's 4 expansion levels;
-            # line-item taxes (includable only) take all 4.
-            "expand": [
-                "data.line_items",
-                "data.line_items.data.taxes",
-                "data.shipping_cost.taxes",
-                "data.payment_intent.latest_charge",
-            ],
-        }
-        if starting_after:
-            params["starting_after"] = starting_after
+    def _list_page(self, params: Any) -> Json:
         result = self._get("/v1/checkout/sessions", params)
         assert result is not None  # a list call is never "missing"
         return result
@@ -284,42 +280,6 @@ class StripeOrders:
         result = self._get(f"/v1/checkout/sessions/{session_id}/line_items", params)
         assert result is not None
         return result
-
-
-@dataclass
-class _SessionSource:
-    """A lazily paged Stripe list of one email spelling's complete sessions."""
-
-    fetch: Callable[[str, str | None], Json]
-    email: str
-    has_more: bool = True
-    _seen: list[Json] = field(default_factory=list)
-
-    def first(self, count: int) -> list[Json]:
-        """At least the first ``count`` sessions (all read so far), reading only the pages
-        that needs. Returning the surplus tells the caller whether another page exists."""
-        while len(self._seen) < count and self.has_more:
-            after = self._seen[-1]["id"] if self._seen else None
-            page = self.fetch(self.email, after)
-            self._seen.extend(page["data"])
-            self.has_more = bool(page.get("has_more")) and bool(page["data"])
-        return self._seen
-
-
-def spellings_of(email: str, learned: Sequence[str] = ()) -> list[str]:
-    """The spellings of ``email`` to ask Stripe for, at most ``MAX_SPELLINGS``.
-
-    Stripe's ``customer_details[email]`` filter is exact and case-sensitive, and buyers
-    type their email in many cases (phones capitalise the first letter). Always asked: as
-    given, in the portal's one normal form (``portal.emails``: never a Unicode case folding,
-    which would ask for another customer's address), and with its first letter an ASCII
-    capital; then ``learned`` ones.
-    """
-    given = email.strip(ASCII_WHITESPACE)
-    lower = normalize_email(email)
-    capitalised = lower[:1].upper() + lower[1:] if lower[:1].isascii() else lower
-    unique = dict.fromkeys([given, lower, capitalised, *learned])
-    return list(unique)[:MAX_SPELLINGS]
 
 
 def _invoice_id(session: Json) -> str | None:

@@ -30,8 +30,10 @@ class StripeStub:
         #: Invoice payments (``stripe_fixtures.invoice_payment``), for subscription orders.
         self.invoice_payments: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []
-        #: When set, every call answers this HTTP status with Stripe's error body.
+        #: When set, every call answers this HTTP status with Stripe's error body (only
+        #: the next ``fail_times`` calls when that is set).
         self.fail_with: int | None = None
+        self.fail_times: int | None = None
         #: With ``fail_with``: the error object (else a typical one for the status) and
         #: extra headers (``Retry-After``), as :meth:`refuse_permission` sets them.
         self.error: dict[str, Any] | None = None
@@ -63,6 +65,17 @@ class StripeStub:
         )
         mock.add_callback(responses.GET, re.compile(base + r"/v1/refunds(\?.*)?$"), self._refunds)
         mock.add_callback(responses.GET, re.compile(base + r"/v1/disputes(\?.*)?$"), self._disputes)
+
+    def rate_limit(self, *, retry_after: int | None = None, times: int | None = None) -> None:
+        """Answer Stripe's 429 (with ``Retry-After`` when given), ``times`` times or always."""
+        self.fail_with, self.fail_times = 429, times
+        self.error = {
+            "type": "invalid_request_error",
+            "code": "rate_limit",
+            "message": "Request rate limit exceeded. Learn more about rate limits here"
+            " https://stripe.com/docs/rate-limits.",
+        }
+        self.error_headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
 
     def refuse_permission(self, permission: str) -> None:
         """Answer every call as Stripe does when a restricted key lacks ``permission``."""
@@ -105,7 +118,9 @@ class StripeStub:
         if self.unreachable:
             raise requests.ConnectionError("connection refused")
         headers = {"Request-Id": f"req_test{len(self.calls)}", "Content-Type": "application/json"}
-        if self.fail_with:
+        if self.fail_with and self.fail_times != 0:
+            if self.fail_times is not None:
+                self.fail_times -= 1
             error = {"error": self.error} if self.error else _error(self.fail_with)
             return self.fail_with, headers | self.error_headers, json.dumps(error)
         params = _params(parts.query)
@@ -193,7 +208,7 @@ class StripeStub:
 
 def _matches(session: dict[str, Any], params: dict[str, Any]) -> bool:
     """The list filters the portal uses: exact email, status, intent, subscription, and
-    the ``created`` range (``portal watch``)."""
+    the ``created`` range (dated views, ``portal watch``)."""
     intent = session.get("payment_intent")
     values = {
         "customer_details[email]": session["customer_details"]["email"],
@@ -201,12 +216,10 @@ def _matches(session: dict[str, Any], params: dict[str, Any]) -> bool:
         "payment_intent": intent["id"] if isinstance(intent, dict) else intent,
         "subscription": session.get("subscription"),
     }
-    created = session["created"]
-    in_range = (
-        int(params.get("created[gte]", created))
-        <= created
-        < int(params.get("created[lt]", created + 1))
-    )
+    created = int(session["created"])
+    in_range = int(params.get("created[gte]", created)) <= created < int(
+        params.get("created[lt]", created + 1)
+    ) and created <= int(params.get("created[lte]", created))
     return in_range and all(params.get(name, value) == value for name, value in values.items())
 
 
