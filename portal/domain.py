@@ -325,5 +325,18 @@ class StripeMisconfigured(PortalError):
         self.request_id = request_id
 
 
+class BillingPortalUnavailable(PortalError):
+    """Stripe's billing portal cannot be opened for this customer now.
+
+    ``reason`` is ``"not_configured"`` (the shop has not saved its portal settings in this
+    mode), ``"no_customer"`` (no Stripe customer with this email, or only deleted ones) or
+    ``"unavailable"`` (Stripe refused or did not answer; the cause is logged).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class FilesUnavailable(PortalError):
     """S3 could not list or sign the order's files now."""

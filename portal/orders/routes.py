@@ -22,6 +22,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from portal import audit
+from portal.domain import BillingPortalUnavailable
 from portal.orders.export import as_csv, order_record
 from portal.orders.filters import STATUS_CHOICES, parse_filter
 from portal.orders.service import OrderNotFound, OrderService
@@ -64,11 +65,26 @@ def index() -> str:
 def billing() -> Response:
     """Open Stripe's billing portal (invoices, payment methods) for this customer."""
     back = current_app.config["PORTAL_PUBLIC_URL"] + url_for("orders.index")
-    url = _service().billing_portal(current_user.email, back)
-    if url is None:
-        flash(_("There is no billing account for your email address yet."), "warning")
+    try:
+        url = _service().billing_portal(current_user.email, back)
+    except BillingPortalUnavailable as exc:
+        flash(_billing_problem(exc.reason), "warning")
         return redirect(url_for("orders.index"))
     return redirect(url, code=303)
+
+
+def _billing_problem(reason: str) -> str:
+    """What the customer is told when the billing portal cannot be opened."""
+    if reason == "no_customer":
+        return _(
+            "There is no billing account for your email address yet. If you have just"
+            " subscribed, please try again in a few minutes."
+        )
+    if reason == "not_configured":
+        return _(
+            "Managing billing online is not available yet. Please contact us and we will help you."
+        )
+    return _("The billing portal cannot be opened right now. Please try again in a minute.")
 
 
 @bp.get("/buy/<name>")

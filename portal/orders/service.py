@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from portal.deliverables import Deliverables
 from portal.domain import (
+    BillingPortalUnavailable,
     Deliverable,
     Dispute,
     FilesUnavailable,
@@ -225,16 +227,37 @@ class OrderService:
         separator = "&" if "?" in link_url else "?"
         return link_url + separator + urlencode(params)
 
-    def billing_portal(self, email: str, return_url: str) -> str | None:
-        """A link into Stripe's billing portal for the customer behind ``email``, if any.
+    def billing_portal(self, email: str, return_url: str) -> str:
+        """A link into Stripe's billing portal for the customer behind ``email``.
 
-        The customer comes from the orders (Checkout records it), else from Stripe's
-        customer search by email.
+        The customers recorded on the orders come first (Checkout records them; newest
+        order first), then those Stripe's customer search finds with exactly this email. A
+        customer that no longer exists (deleted in Stripe) is skipped. Raises
+        :class:`BillingPortalUnavailable` saying why none could be opened.
         """
-        orders = self.page(email, 1).value.orders
-        customer = next((o.customer for o in orders if o.customer), None)
-        customer = customer or self._orders.customer_for(email)
-        return self._orders.billing_portal_url(customer, return_url) if customer else None
+        try:
+            recorded = [o.customer for o in self.page(email, 1).value.orders if o.customer]
+        except OrdersUnavailable as exc:
+            raise BillingPortalUnavailable("unavailable") from exc
+        tried: set[str] = set()
+        for customer in self._customers(email, recorded):
+            if customer in tried:
+                continue
+            tried.add(customer)
+            try:
+                return self._orders.billing_portal_url(customer, return_url)
+            except BillingPortalUnavailable as exc:
+                if exc.reason != "no_customer":
+                    raise
+        raise BillingPortalUnavailable("no_customer")
+
+    def _customers(self, email: str, recorded: list[str]) -> Iterator[str]:
+        """The recorded customers, then (only if none of them opens) the searched ones."""
+        yield from recorded
+        try:
+            yield from self._orders.customers_for(email)
+        except OrdersUnavailable as exc:
+            raise BillingPortalUnavailable("unavailable") from exc
 
     def order_changed(self, *, email: str | None, session_id: str | None) -> None:
         """Stripe says this order changed: the next view reads Stripe again."""

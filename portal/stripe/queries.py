@@ -11,7 +11,15 @@ from typing import Any
 
 import stripe
 
-from portal.domain import Order, OrderHistory, OrderPage, StripeMisconfigured, normalize_email
+from portal.domain import (
+    BillingPortalUnavailable,
+    Order,
+    OrderHistory,
+    OrderPage,
+    OrdersUnavailable,
+    StripeMisconfigured,
+    normalize_email,
+)
 from portal.stripe.client import Json, call, is_session_id
 from portal.stripe.errors import StripeAccessRefused
 from portal.stripe.listing import ANY_TIME, Created, newest_sessions
@@ -227,21 +235,44 @@ class StripeOrders:
         assert result is not None
         return result
 
-    def customer_for(self, email: str) -> str | None:
-        """The Stripe customer with this email, by Stripe's customer search."""
-        quoted = normalize_email(email).replace("\\", "").replace("'", "\\'")
-        params: Any = {"query": f"email:'{quoted}'", "limit": 1}
+    def customers_for(self, email: str) -> list[str]:
+        """Stripe customers whose email is ``email`` (in the portal's one normal form),
+        newest first, by Stripe's customer search.
+
+        Search is eventually consistent (a new customer can take a minute, more during
+        incidents, to be found) and may find customers with a similar email: only exact
+        matches are kept, so the billing portal never opens someone else's account.
+        """
+        wanted = normalize_email(email)
+        quoted = wanted.replace("\\", "").replace("'", "\\'")
+        params: Any = {"query": f"email:'{quoted}'", "limit": 10}
         result = self._get("/v1/customers/search", params)
-        found = result["data"] if result else []
-        return str(found[0]["id"]) if found else None
+        found = [
+            c
+            for c in (result["data"] if result else [])
+            if isinstance(c.get("email"), str) and normalize_email(c["email"]) == wanted
+        ]
+        found.sort(key=lambda c: -int(c.get("created") or 0))
+        return [str(c["id"]) for c in found]
 
     def billing_portal_url(self, customer: str, return_url: str) -> str:
-        """A one-time link into Stripe's billing portal for ``customer``."""
+        """A one-time link into Stripe's billing portal for ``customer``.
+
+        Raises :class:`BillingPortalUnavailable`: ``not_configured`` when the shop has not
+        saved its portal settings in this mode (Stripe's 400, live and test alike),
+        ``no_customer`` when the customer does not exist (any more), ``unavailable`` when
+        Stripe refused (the key lacks ``rak_customer_portal_write``) or did not answer.
+        """
         params: Any = {"customer": customer, "return_url": return_url}
-        result = call(
-            lambda: self._client.raw_request("post", "/v1/billing_portal/sessions", **params),
-            endpoint="POST /v1/billing_portal/sessions",
-        )
+        try:
+            result = call(
+                lambda: self._client.raw_request("post", "/v1/billing_portal/sessions", **params),
+                endpoint="POST /v1/billing_portal/sessions",
+            )
+        except StripeMisconfigured as exc:
+            raise BillingPortalUnavailable(_portal_refusal(exc)) from exc
+        except OrdersUnavailable as exc:
+            raise BillingPortalUnavailable("unavailable") from exc
         assert result is not None
         return str(result["url"])
 
@@ -280,6 +311,18 @@ class StripeOrders:
         result = self._get(f"/v1/checkout/sessions/{session_id}/line_items", params)
         assert result is not None
         return result
+
+
+def _portal_refusal(exc: StripeMisconfigured) -> str:
+    """Why Stripe's 400 refused a billing portal session, as a ``BillingPortalUnavailable``
+    reason."""
+    cause = exc.__cause__
+    message = str(getattr(getattr(cause, "error", None), "message", "") or "")
+    if "default configuration has not been created" in message:
+        return "not_configured"
+    if getattr(cause, "code", None) == "resource_missing":
+        return "no_customer"
+    return "unavailable"
 
 
 def _invoice_id(session: Json) -> str | None:

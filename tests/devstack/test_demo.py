@@ -296,3 +296,17 @@ def test_a_checkout_email_typed_with_a_capital_is_still_the_customers_order(stac
     found = browser.get(f"{stack.portal_url}/orders?q=E2E-CAPITAL", timeout=10).text
     assert "E2E-CAPITAL" in found
     assert "E2E-CAPITAL" in browser.get(f"{stack.portal_url}/orders.csv", timeout=10).text
+
+
+def test_manage_billing_without_saved_portal_settings_says_so_on_the_page(stack):
+    browser, orders = _login(stack, "hanako@example.jp")
+    token = orders.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    stack.emulator.portal_configured = False
+    try:
+        answer = browser.post(
+            f"{stack.portal_url}/orders/billing", data={"csrf_token": token}, timeout=10
+        )
+    finally:
+        stack.emulator.portal_configured = True
+    assert answer.url == f"{stack.portal_url}/orders" and answer.status_code == 200
+    assert "Managing billing online is not available yet" in answer.text

@@ -899,6 +899,35 @@ def test_customers_are_found_by_email_search(client, state):
         client.v1.customers.search(params={"query": "email~'a'"})
 
 
+def test_search_matches_an_email_in_any_letter_case(client, state):
+    typed = state.add_customer("Hanako@Example.jp")
+    found = client.v1.customers.search(params={"query": "email:'hanako@example.jp'"})
+    assert [c.id for c in found.data] == [typed["id"]]
+
+
+def test_a_new_customer_is_not_searchable_until_search_catches_up(client, state):
+    state.search_lag_seconds = 60
+    new = state.add_customer("late@example.com")
+    assert not client.v1.customers.search(params={"query": "email:'late@example.com'"}).data
+    assert client.v1.customers.retrieve(new["id"]).id == new["id"]  # the API has it at once
+
+
+def test_a_portal_never_set_up_is_stripes_400(client, state):
+    customer = state.add_customer("a@example.com")
+    state.portal_configured = False
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.billing_portal.sessions.create(params={"customer": customer["id"]})
+    assert "default configuration has not been created" in refused.value.error.message
+
+
+def test_a_deleted_customer_has_no_portal(client, state):
+    customer = state.add_customer("a@example.com")
+    state.delete_customer(customer["id"])
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.billing_portal.sessions.create(params={"customer": customer["id"]})
+    assert refused.value.code == "resource_missing" and refused.value.param == "customer"
+
+
 # --- call log and latency --------------------------------------------------------------
 
 

@@ -18,6 +18,12 @@ import responses
 
 API = "https://api.stripe.com"
 EXPANDED_LINE_ITEMS = 10  # how many line items Stripe includes when expanded in a list
+#: Stripe's 400 for a billing portal session when no portal settings were ever saved.
+NO_PORTAL = (
+    "No configuration provided and your live mode default configuration has not been created."
+    " Provide a configuration or create your default by saving your customer portal settings"
+    " in live mode at https://dashboard.stripe.com/settings/billing/portal."
+)
 
 
 class StripeStub:
@@ -88,6 +94,48 @@ class StripeStub:
                 f" the '{permission}' permission would allow this request to continue."
             ),
         }
+
+    def serve_billing(self) -> None:
+        """Answer customer search and billing portal sessions too, from ``customers``
+        (``{"id", "email", "created"}``; search matches the email exactly, in any case)
+        and ``portal_configured`` (else Stripe's 400 for a portal never set up)."""
+        self.customers: list[dict[str, Any]] = []
+        self.portal_configured = True
+        #: When set, what every search finds, whatever it asked for.
+        self.search_finds: list[dict[str, Any]] | None = None
+        base = re.escape(API)
+        self.mock.add_callback(
+            responses.GET, re.compile(base + r"/v1/customers/search(\?.*)?$"), self._search
+        )
+        self.mock.add_callback(
+            responses.POST, re.compile(base + r"/v1/billing_portal/sessions$"), self._portal
+        )
+
+    def _search(self, request: Any) -> tuple[int, dict[str, str], str]:
+        def handle(_: str, params: dict[str, Any]) -> tuple[int, Any]:
+            wanted = re.fullmatch(r"email:'(.*)'", params["query"])
+            assert wanted, params["query"]
+            found = [c for c in self.customers if c["email"].lower() == wanted.group(1).lower()]
+            if self.search_finds is not None:
+                found = self.search_finds
+            found = found[: int(params.get("limit", 10))]
+            body = {"object": "search_result", "data": found, "has_more": False}
+            return 200, body | {"next_page": None, "url": "/v1/customers/search"}
+
+        return self._answer(request, handle)
+
+    def _portal(self, request: Any) -> tuple[int, dict[str, str], str]:
+        sent = dict(parse_qsl(request.body or ""))
+
+        def handle(_: str, __: dict[str, Any]) -> tuple[int, Any]:
+            if not any(c["id"] == sent["customer"] for c in self.customers):
+                return 400, _missing(sent["customer"], kind="customer", param="customer")
+            if not self.portal_configured:
+                return 400, {"error": {"type": "invalid_request_error", "message": NO_PORTAL}}
+            url = f"https://billing.stripe.com/p/session/test_{sent['customer']}"
+            return 200, {"id": "bps_1", "object": "billing_portal.session", "url": url}
+
+        return self._answer(request, handle)
 
     def add(self, *sessions: dict[str, Any]) -> None:
         """Store sessions (from ``stripe_fixtures.checkout_session``)."""
@@ -276,13 +324,13 @@ def _list(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
-def _missing(session_id: str) -> dict[str, Any]:
+def _missing(object_id: str, *, kind: str = "checkout.session", param: str = "session") -> dict:
     return {
         "error": {
             "type": "invalid_request_error",
             "code": "resource_missing",
-            "param": "session",
-            "message": f"No such checkout.session: '{session_id}'",
+            "param": param,
+            "message": f"No such {kind}: '{object_id}'",
         }
     }
 

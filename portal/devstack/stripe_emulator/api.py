@@ -37,6 +37,12 @@ NO_KEY = (
     " https://stripe.com/docs/api#authentication for details, or we can help at"
     " https://support.stripe.com/."
 )
+#: Stripe's 400 when the account has not saved its customer portal settings (test mode).
+PORTAL_NOT_CONFIGURED = (
+    "No configuration provided and your test mode default configuration has not been"
+    " created. Provide a configuration or create your default by saving your customer"
+    " portal settings in test mode at https://dashboard.stripe.com/test/settings/billing/portal."
+)
 #: Line items an expanded ``line_items`` shows; the rest are paged from ``…/line_items``.
 EXPANDED_LINE_ITEMS = 10
 
@@ -511,6 +517,8 @@ class _Api:
         customer = self._customer_param(params, required=True) or ""
         return_url = _url(params, "return_url")
         params.finish()
+        if not self.state.portal_configured:
+            raise StripeError(400, PORTAL_NOT_CONFIGURED)
         return self.state.add_portal_session(customer, return_url)
 
     def retrieve_customer(self, params: Params, customer_id: str) -> Json:
@@ -522,10 +530,13 @@ class _Api:
         start = _page_offset(params.string("page"))
         params.finish()
         matches = _search_matches(query)
+        # Search is eventually consistent: what was created in the last moments is missing.
+        lag = self.state.search_lag_seconds
         found = [
             c
             for c in sorted(self.state.customers.values(), key=_newest_first)
-            if all(c.get(name) == value for name, value in matches)
+            if (not lag or c["created"] <= time.time() - lag)
+            and all(_matches(c, m) for m in matches)
         ]
         more = len(found) > start + limit
         return {
@@ -781,6 +792,13 @@ def _search_matches(query: str) -> list[tuple[str, str]]:
         value = found.group(2) if found.group(2) is not None else found.group(3)
         matches.append((found.group(1), re.sub(r"\\(.)", r"\1", value)))
     return matches
+
+
+def _matches(customer: Json, match: tuple[str, str]) -> bool:
+    """Stripe's ``field:'value'``: an exact match, regardless of letter case."""
+    name, value = match
+    found = customer.get(name)
+    return isinstance(found, str) and found.casefold() == value.casefold()
 
 
 def _page_offset(page: str | None) -> int:

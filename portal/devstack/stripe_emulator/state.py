@@ -53,6 +53,11 @@ class EmulatorState:
         self.latency_seconds = 0.0
         #: Switches for what real Stripe does wrong: a restricted key, 429, 5xx, hangs.
         self.faults = Faults()
+        #: Whether the account saved its customer portal settings (else Stripe's 400).
+        self.portal_configured = True
+        #: How long a new customer stays out of search results (Stripe: about a minute,
+        #: up to an hour during incidents).
+        self.search_lag_seconds = 0.0
         #: Longest an operation waits for its webhooks before returning.
         self.delivery_wait_seconds = 2.0
         #: Where the emulator is served; links in objects start with it.
@@ -103,6 +108,11 @@ class EmulatorState:
             customer = objects.customer(email, name, self.next_created())
             self.customers[customer["id"]] = customer
             return customer
+
+    def delete_customer(self, customer_id: str) -> None:
+        """Delete a customer, as the Dashboard does: gone from search and the API."""
+        with self.lock:
+            del self.customers[customer_id]
 
     def add_product(self, name: str) -> Json:
         """A product called ``name``."""
