@@ -323,7 +323,9 @@ def test_stripe_unreachable_shows_a_503(client, logged_in, stripe_api):
     stripe_api.unreachable = True
     response = client.get("/orders")
     assert response.status_code == 503
-    assert stripe_api.call_count == 6  # one try and the two retries, for both spellings
+    # One try and two retries for each of the two spellings, read side by side, until the
+    # guard's breaker opens after 5 failures in a row (the last try may already be out).
+    assert 5 <= stripe_api.call_count <= 6
 
 
 def test_a_bad_stripe_key_is_the_unavailable_page_without_details(
