@@ -43,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         command.add_argument("--email", required=True, help="the buyer's checkout email")
     fulfilment_commands.add_parsers(commands)
+    commands.add_parser(
+        "check-stripe",
+        help="ask Stripe, with the configured key, for each permission the portal uses; "
+        "print the table and exit 1 when a required one is missing",
+    )
     demo = commands.add_parser("demo", help="run the portal on its embedded local stack")
     demo.add_argument("--port", type=int, default=8000, help="the portal's port (0: any free)")
     args = parser.parse_args(argv)
@@ -59,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print("portal: settings are valid")
         return _online_checks(settings) if args.online else 0
+    if args.command == "check-stripe":
+        from portal.stripe.checks import run_check_stripe
+
+        return run_check_stripe(settings)
     if args.command in ("sign-order-id", "verify-order-id"):
         return _order_id_command(settings, args)
     if args.command in fulfilment_commands.COMMANDS:

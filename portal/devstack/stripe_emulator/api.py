@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import InternalServerError
 
-from portal.devstack.stripe_emulator import faults
+from portal.devstack.stripe_emulator import faults, objects
 from portal.devstack.stripe_emulator.expansion import Tree, expand, fields_of, kinds_in, requested
 from portal.devstack.stripe_emulator.objects import Json, list_object, new_id
 from portal.devstack.stripe_emulator.state import PAYMENT_METHODS, EmulatorState
@@ -293,6 +293,7 @@ class _Api:
             ("POST", "/products", self.create_product),
             ("GET", "/products/<product_id>", self.retrieve_product),
             ("POST", "/billing_portal/sessions", self.create_portal_session),
+            ("GET", "/billing_portal/configurations", self.list_portal_configurations),
             ("GET", "/customers/search", self.search_customers),
             ("GET", "/customers/<customer_id>", self.retrieve_customer),
         ]
@@ -520,6 +521,15 @@ class _Api:
         if not self.state.portal_configured:
             raise StripeError(400, PORTAL_NOT_CONFIGURED)
         return self.state.add_portal_session(customer, return_url)
+
+    def list_portal_configurations(self, params: Params) -> Json:
+        default = params.string("is_default")
+        paging = Paging.take(params)
+        params.finish()
+        saved = [objects.portal_configuration()] if self.state.portal_configured else []
+        if default == "false":
+            saved = []
+        return list_object(saved[: paging.limit], "/v1/billing_portal/configurations")
 
     def retrieve_customer(self, params: Params, customer_id: str) -> Json:
         return self._retrieve(params, "customer", customer_id, "customer")

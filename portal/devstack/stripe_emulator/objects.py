@@ -589,6 +589,18 @@ def portal_session(customer_id: str, return_url: str | None, created: int, publi
     return obj
 
 
+def portal_configuration() -> Json:
+    """The account's default customer portal configuration (its settings, saved)."""
+    return {
+        "id": "bpc_emulator_default",
+        "object": "billing_portal.configuration",
+        "active": True,
+        "is_default": True,
+        "livemode": False,
+        "metadata": {},
+    }
+
+
 def event(kind: str, data_object: Json, created: int, pending_webhooks: int) -> Json:
     """An event of type ``kind`` about ``data_object`` (which the caller has copied)."""
     obj = template("event")
