@@ -285,6 +285,7 @@ class _Api:
             ("GET", "/charges/<charge_id>", self.retrieve_charge),
             ("GET", "/refunds", self.list_refunds),
             ("GET", "/refunds/<refund_id>", self.retrieve_refund),
+            ("GET", "/disputes", self.list_disputes),
             ("GET", "/invoices/<invoice_id>", self.retrieve_invoice),
             ("GET", "/invoice_payments", self.list_invoice_payments),
             ("GET", "/invoice_payments/<payment_id>", self.retrieve_invoice_payment),
@@ -448,6 +449,27 @@ class _Api:
             kind="refund",
         )
         return self._expand(page, "list:refund", tree)
+
+    def list_disputes(self, params: Params) -> Json:
+        tree = requested(params, "list:dispute")
+        tests = [
+            _field_is(name, value)
+            for name in ("charge", "payment_intent")
+            if (value := params.string(name)) is not None
+        ]
+        if params.has("created"):
+            tests.append(_created_test(params))
+        paging = Paging.take(params)
+        params.finish()
+        found = [d for d in self.state.disputes.values() if all(t(d) for t in tests)]
+        page = paging.page(
+            sorted(found, key=_newest_first),
+            "/v1/disputes",
+            key=_newest_first,
+            find=self.state.disputes.get,
+            kind="dispute",
+        )
+        return self._expand(page, "list:dispute", tree)
 
     def retrieve_refund(self, params: Params, refund_id: str) -> Json:
         return self._retrieve(params, "refund", refund_id, "refund")

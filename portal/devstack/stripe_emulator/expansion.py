@@ -37,6 +37,7 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "refunds": "list:refund",
     },
     "refund": {"charge": "charge", "payment_intent": "payment_intent"},
+    "dispute": {"charge": "charge", "payment_intent": "payment_intent"},
     # ``taxes`` is includable (sent only when asked for), not an id that expands.
     "item": {"price": "price", "taxes": "line_item.tax"},
     "price": {"product": "product"},

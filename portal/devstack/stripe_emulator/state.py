@@ -43,6 +43,8 @@ class EmulatorState:
         self.invoice_payments: dict[str, Json] = {}
         #: Refunds by id; a charge shows its own only when ``refunds`` is expanded.
         self.refunds: dict[str, Json] = {}
+        #: Disputes (chargebacks) by id; a charge says ``disputed: true`` while it has one.
+        self.disputes: dict[str, Json] = {}
         self.prices: dict[str, Json] = {}
         self.products: dict[str, Json] = {}
         #: Every event sent, with each endpoint's delivery result.
@@ -96,6 +98,7 @@ class EmulatorState:
             "invoice": self.invoices,
             "invoice_payment": self.invoice_payments,
             "refund": self.refunds,
+            "dispute": self.disputes,
             "price": self.prices,
             "product": self.products,
         }.get(kind)
