@@ -118,8 +118,22 @@ class Deliverables:
             log.warning("S3 read of a status object failed: %s", type(exc).__name__)
             raise FilesUnavailable("S3 did not answer") from exc
 
-    def download_url(self, order_id: str, name: str) -> str:
-        """A presigned GET for a listed file that saves as ``name`` and soon expires."""
+    def has_files(self, order_id: str) -> bool:
+        """Whether any file is under the order's prefix yet: one small listing, for the
+        order list's 「ダウンロードできます」 / 「準備中」. Raises ``FilesUnavailable``."""
+        prefix = self.prefix_for(order_id)
+        if prefix is None:
+            return False
+        try:
+            page = self._client.list_objects_v2(Bucket=self._bucket, Prefix=prefix, MaxKeys=10)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("S3 listing failed for bucket %s: %s", self._bucket, type(exc).__name__)
+            raise FilesUnavailable("S3 did not answer") from exc
+        return any(not obj["Key"].endswith("/") for obj in page.get("Contents", []))
+
+    def download_url(self, order_id: str, name: str, save_as: str | None = None) -> str:
+        """A presigned GET for a listed file that saves as ``save_as`` (default: its own
+        name) and soon expires."""
         prefix = self.prefix_for(order_id)
         if prefix is None:  # callers only pass names from list_files; keep it impossible
             raise FilesUnavailable("order has no file prefix")
@@ -129,7 +143,7 @@ class Deliverables:
                 Params={
                     "Bucket": self._bucket,
                     "Key": prefix + name,
-                    "ResponseContentDisposition": content_disposition(name),
+                    "ResponseContentDisposition": content_disposition(save_as or name),
                 },
                 ExpiresIn=self._ttl,
             )

@@ -12,19 +12,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from portal.emails import normalize_email
+from portal.money import Money
 from portal.order_numbers import OrderNumbers
 from portal.order_refs import order_id_of
-
-# Stripe's zero-decimal and three-decimal currencies
-# (https://docs.stripe.com/currencies#zero-decimal): an amount is in these units.
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
-THREE_DECIMAL_CURRENCIES = frozenset("bhd jod kwd omr tnd".split())
-_SYMBOLS = {"jpy": "¥", "usd": "$", "eur": "€", "gbp": "£", "cny": "CN¥", "krw": "₩"}
+from portal.payment_instructions import BankTransfer, KonbiniPayment
 
 #: How long after payment a shop's fulfilment may still be writing an order's files.
 FULFILMENT_GRACE = timedelta(hours=24)
+
+#: Orders shown on one page of the order list.
+ORDERS_PER_PAGE = 50
 
 #: What Stripe keeps of a ``client_reference_id``; anything else it silently drops.
 ORDER_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -36,42 +33,6 @@ def N_(message: str) -> str:
     The domain stays free of Flask: pages translate labels with ``_(label)``.
     """
     return message
-
-
-@dataclass(frozen=True)
-class Money:
-    """An amount in the currency's minor units, as Stripe sends it."""
-
-    amount: int
-    currency: str
-
-    @property
-    def decimals(self) -> int:
-        """How many digits Stripe's integer amount has after the decimal point."""
-        code = self.currency.lower()
-        if code in ZERO_DECIMAL_CURRENCIES:
-            return 0
-        if code in THREE_DECIMAL_CURRENCIES:
-            return 3
-        return 2
-
-    @property
-    def value(self) -> Decimal:
-        """The amount in major units, exactly: ``Decimal("19.99")`` for 1999 USD."""
-        return Decimal(self.amount).scaleb(-self.decimals)
-
-    def format(self) -> str:
-        """``¥5,000`` for 5000 JPY, ``$19.99`` for 1999 USD, ``CHF 12.00`` otherwise."""
-        sign = "-" if self.amount < 0 else ""
-        units = abs(self.amount) / 10**self.decimals
-        number = f"{units:,.{self.decimals}f}"
-        symbol = _SYMBOLS.get(self.currency.lower())
-        if symbol:
-            return f"{sign}{symbol}{number}"
-        return f"{sign}{self.currency.upper()} {number}"
-
-    def __str__(self) -> str:
-        return self.format()
 
 
 class OrderStatus(enum.Enum):
@@ -137,6 +98,11 @@ class PaymentDetails:
     disputed: bool = False
     #: A refund the shop started did not reach the buyer (Stripe's refund ``failed``).
     refund_failed: bool = False
+    #: How the order is (or was to be) paid: ``card``, ``konbini``, ``customer_balance``…
+    method: str | None = None
+    #: While a konbini payment or a bank transfer is awaited: what to pay with, where.
+    konbini: KonbiniPayment | None = None
+    bank_transfer: BankTransfer | None = None
 
 
 @dataclass(frozen=True)
@@ -259,11 +225,26 @@ class OrderPage:
     has_next: bool
     #: False when the history behind it could not be read to the end (the page says so).
     complete: bool = True
+    #: How many orders there are in all, when known (Stripe lists have no count: known
+    #: once the last of them has been read, as on a filtered view).
+    total: int | None = None
+    #: How many orders have been read so far (at least this many exist).
+    known: int = 0
 
     @property
     def has_prev(self) -> bool:
         """Whether a page before this one exists."""
         return self.number > 1
+
+    @property
+    def first_shown(self) -> int:
+        """The place of the page's first order in the whole list (1-based)."""
+        return (self.number - 1) * ORDERS_PER_PAGE + 1
+
+    @property
+    def last_shown(self) -> int:
+        """The place of the page's last order in the whole list."""
+        return (self.number - 1) * ORDERS_PER_PAGE + len(self.orders)
 
 
 @dataclass(frozen=True)
@@ -293,6 +274,13 @@ class Deliverable:
         ``FULFILMENT_GRACE`` after the payment counts as an update.
         """
         return paid_at is not None and self.last_modified > paid_at + FULFILMENT_GRACE
+
+    @property
+    def type_label(self) -> str:
+        """The file's kind as its extension says: ``PDF``, ``ZIP``, ``JPG`` (empty if none)."""
+        base = self.name.rsplit("/", 1)[-1]
+        _, dot, extension = base.rpartition(".")
+        return extension.upper() if dot and _ and 0 < len(extension) <= 5 else ""
 
     @property
     def size_label(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from portal import metrics
 from portal.auth.expiry import expired_form
 from portal.domain import FilesUnavailable, OrdersUnavailable, StripeMisconfigured
-from portal.orders.service import FilesWithheld, OrderNotFound
+from portal.orders.service import FilesWithheld, OrderNotFound, OrderRefunded
 from portal.sessions import SessionStoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,15 @@ def register(app: Flask) -> None:
                 "This order's payment is being reviewed with the card issuer, or was taken "
                 "back by it, so its files are not available."
             ),
+        )
+
+    @app.errorhandler(OrderRefunded)
+    def order_refunded(error: OrderRefunded) -> Response:
+        return error_page(
+            410,
+            _("This order was refunded"),
+            _("The order was refunded, so its files can no longer be downloaded."),
+            back=(url_for("orders.detail", session_id=error.session_id), _("See the order")),
         )
 
     @app.errorhandler(OrdersUnavailable)
@@ -140,12 +149,15 @@ def register(app: Flask) -> None:
         return error_page(500, str(_TITLES[500]), str(_DESCRIPTIONS[500]))
 
 
-def error_page(status: int, title: str, message: str) -> Response:
-    """Our error page, or a short JSON error for clients that asked for JSON."""
+def error_page(
+    status: int, title: str, message: str, back: tuple[str, str] | None = None
+) -> Response:
+    """Our error page, or a short JSON error for clients that asked for JSON. ``back`` is
+    a (URL, label) link to offer instead of the start page."""
     if request.is_json or request.accept_mimetypes.best == "application/json":
         response = jsonify({"error": {"status": status, "message": message}})
     else:
-        html = render_template("error.html", status=status, title=title, message=message)
+        html = render_template("error.html", status=status, title=title, message=message, back=back)
         response = make_response(html)
     response.status_code = status
     return response

@@ -8,7 +8,7 @@ in ``PORTAL_TIMEZONE`` whatever the language, because that is where the shop is.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -53,7 +53,15 @@ def install(app: Flask, settings: Settings) -> None:
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
     )
     Babel(app, locale_selector=select_locale)
-    app.jinja_env.filters.update(money=money, when=when, day=day, clock=clock)
+    app.jinja_env.filters.update(
+        money=money,
+        when=when,
+        day=day,
+        clock=clock,
+        deadline=deadline,
+        deadline_day=short_deadline,
+        days_left=days_left,
+    )
     app.jinja_env.globals["translated_statuses"] = translated_statuses
     app.context_processor(_language_context)
     app.register_blueprint(bp)
@@ -142,6 +150,32 @@ def clock(moment: datetime | None) -> Markup:
     return _time_element(moment, "time")
 
 
+def deadline(moment: datetime | None) -> Markup:
+    """A deadline with its weekday, short: ``12/05(金) 23:59`` or ``Fri, Dec 5, 11:59 PM``."""
+    return _time_element(moment, "deadline")
+
+
+def short_deadline(moment: datetime | None) -> Markup:
+    """A deadline's day with its weekday: ``12/05(金)`` or ``Fri, Dec 5``."""
+    return _time_element(moment, "deadline_day")
+
+
+def days_left(moment: datetime | None, today: date | None = None) -> str:
+    """How many of the shop's days remain until ``moment``: 「あと2日」, 「本日まで」."""
+    if moment is None:
+        return ""
+    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    today = today or datetime.now(zone).date()
+    left = (moment.astimezone(zone).date() - today).days
+    if left < 0:
+        return _("Deadline passed")
+    if left == 0:
+        return _("Due today")
+    if left == 1:
+        return _("1 day left")
+    return _("%(days)s days left", days=left)
+
+
 def _time_element(moment: datetime | None, what: str) -> Markup:
     if moment is None:
         return Markup("")
@@ -163,10 +197,21 @@ def _time_html(moment: datetime, what: str, locale_name: str, zone_name: str) ->
 def _patterns(locale_name: str) -> dict[str, str]:
     """The language's medium date, short time, and the two joined as it joins them."""
     locale = Locale.parse(locale_name)
-    date = locale.date_formats["medium"].pattern
+    day_pattern = locale.date_formats["medium"].pattern
     time = locale.time_formats["short"].pattern
-    joined = str(locale.datetime_formats["medium"]).replace("{1}", date).replace("{0}", time)
-    return {"date": date, "time": time, "datetime": joined}
+    joined = str(locale.datetime_formats["medium"]).replace("{1}", day_pattern)
+    joined = joined.replace("{0}", time)
+    # A deadline reads best short and with its weekday: 12/05(金) / Fri, Dec 5.
+    weekday_day = "MM/dd(E)" if locale.language == "ja" else "EEE, MMM d"
+    return {
+        "date": day_pattern,
+        "time": time,
+        "datetime": joined,
+        "deadline_day": weekday_day,
+        "deadline": f"{weekday_day} {time}"
+        if locale.language == "ja"
+        else f"{weekday_day}, {time}",
+    }
 
 
 def page_language() -> str:
@@ -196,11 +241,15 @@ def _language_context() -> dict[str, object]:
 
 
 def _zone_name() -> str:
+    return _("Times are in %(zone)s.", zone=zone_label())
+
+
+def zone_label() -> str:
+    """The shop's zone as the page's language names it: 「日本時間」, "Japan Time"."""
     zone = get_timezone()
     key = str(getattr(zone, "key", zone))
     # CLDR has no name for UTC itself ("Unknown Region (UTC) Time"): say UTC.
-    name = "UTC" if key in _UTC_KEYS else get_timezone_name(zone, locale=get_locale())
-    return _("Times are in %(zone)s.", zone=name)
+    return "UTC" if key in _UTC_KEYS else get_timezone_name(zone, locale=get_locale())
 
 
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Zulu"})

@@ -137,6 +137,31 @@ class OrderCache:
         seconds if given, else the TTL, and not invalidated). ``None`` is never cached."""
         return self._through(f"detail:{session_id}", f"inv:{session_id}", read, max_age)
 
+    def files_ready(
+        self, order_ids: list[str], check: Callable[[list[str]], dict[str, bool | None]]
+    ) -> dict[str, bool | None]:
+        """Whether each order's files are in S3, asking ``check`` only about those not
+        known: "ready" is kept for the stale limit (files stay), "not yet" for the TTL."""
+        keys = [f"ready:{order_id}" for order_id in order_ids]
+        found = (self._safely(lambda: self._backend.get_many(*keys)) if keys else None) or []
+        known: dict[str, bool | None] = {
+            order_id: value
+            for order_id, value in zip(order_ids, found, strict=False)
+            if isinstance(value, bool)
+        }
+        missing = [order_id for order_id in order_ids if order_id not in known]
+        if missing:
+            answers = check(missing)
+            ready = {f"ready:{i}": True for i, value in answers.items() if value is True}
+            waiting = {f"ready:{i}": False for i, value in answers.items() if value is False}
+            # A timeout of 0 means "forever" to the cache backends: 0 here means "not at all".
+            if ready and self._stale > 0:
+                self._safely(lambda: self._backend.set_many(ready, timeout=self._stale))
+            if waiting and self._ttl > 0:
+                self._safely(lambda: self._backend.set_many(waiting, timeout=self._ttl))
+            known.update(answers)
+        return known
+
     def invalidate(self, *, email: str | None = None, session_id: str | None = None) -> None:
         """Mark the email's list and the session's detail as changed at Stripe.
 

@@ -121,6 +121,7 @@ def test_json_export_is_the_customers_own_history_without_links(client, logged_i
         "tax_by_rate": [],
         "tax_source": "none",
         "items": [{"description": "Photo book", "quantity": 1, "amount": "5000"}],
+        "number": "PAID-1",
     }
     assert records[0]["refunded"] == "5000"
     body = response.get_data(as_text=True)
@@ -132,15 +133,46 @@ def test_exports_take_the_same_filters(client, logged_in, orders):
     assert [r["order_id"] for r in records] == ["WAIT-1"]
 
 
-def test_csv_export_opens_in_excel_and_defuses_formulas(client, logged_in, orders):
-    response = client.get("/orders.csv")
+def _csv(client, query: str = "", language: str = "en") -> list[dict[str, str]]:
+    response = client.get(f"/orders.csv{query}", headers={"Accept-Language": language})
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     text = response.get_data(as_text=True)
     assert text.startswith("\ufeff")
-    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+def test_raw_csv_keeps_the_machine_form_and_defuses_formulas(client, logged_in, orders):
+    rows = _csv(client, "?format=raw")
     assert [r["order_id"] for r in rows] == ["'=CMD|calc", "WAIT-1", "PAID-1"]
     assert rows[0]["items"] == "写真 Print x 1"
     assert rows[2]["total"] == "5000" and rows[2]["currency"] == "JPY"
+    assert rows[2]["created"] == "2026-01-01T00:00:00+00:00" and rows[2]["status"] == "paid"
+
+
+def test_the_csv_for_people_is_in_the_pages_language_with_local_times(client, logged_in, orders):
+    response = client.get("/orders.csv", headers={"Accept-Language": "ja"})
+    assert "order-history.csv" in response.headers["Content-Disposition"]
+    rows = _csv(client, language="ja")
+    assert list(rows[2]) == [
+        "注文番号",
+        "ご注文日時(日本時間)",
+        "ステータス",
+        "商品",
+        "合計",
+        "うち消費税",
+        "通貨",
+        "返金額",
+        "注文ID(ショップの参照番号)",
+    ]
+    # 2026-01-01 00:00 UTC is 09:00 in Tokyo; the status in words, not a code.
+    assert rows[2]["ご注文日時(日本時間)"] == "2026/01/01 09:00"
+    assert rows[2]["ステータス"] == "お支払い済み" and rows[1]["ステータス"] == "お支払い待ち"
+    assert rows[2]["商品"] == "Photo book × 1" and rows[2]["合計"] == "5000"
+    assert rows[0]["返金額"] == "5000" and rows[0]["注文番号"] == "'=CMD|calc"
+    english = _csv(client)
+    assert english[2]["Ordered on (Japan Time)"] == "2026-01-01 09:00"
+    assert english[2]["Status"] == "Paid"
+    assert "Refunded amount" in english[2]
 
 
 def test_exports_need_a_login(client):

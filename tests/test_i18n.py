@@ -216,3 +216,31 @@ def test_a_catalog_edited_after_install_is_compiled_at_start(tmp_path):
     later = time.time() + 10
     os.utime(source, (later, later))
     assert i18n.ensure_compiled(tmp_path) == [folder / "messages.mo"]
+
+
+@pytest.mark.parametrize(
+    ("deadline", "shown"),
+    [
+        # 2026-12-05 14:59 UTC is 23:59 in Tokyo on the 5th; "today" is the 3rd there.
+        ("2026-12-05T14:59:00+00:00", "あと2日"),
+        ("2026-12-04T00:00:00+00:00", "あと1日"),
+        ("2026-12-03T14:59:00+00:00", "本日まで"),
+        ("2026-12-02T00:00:00+00:00", "期限切れ"),
+    ],
+)
+def test_days_left_counts_the_shops_days(app: Flask, deadline, shown):
+    from datetime import date, datetime
+
+    with app.test_request_context(headers={"Accept-Language": "ja"}):
+        moment = datetime.fromisoformat(deadline)
+        assert i18n.days_left(moment, today=date(2026, 12, 3)) == shown
+
+
+def test_a_deadline_is_short_with_its_weekday(app: Flask):
+    from datetime import datetime
+
+    moment = datetime.fromisoformat("2026-12-05T14:59:00+00:00")
+    with app.test_request_context(headers={"Accept-Language": "ja"}):
+        assert ">12/05(土) 23:59</time>" in i18n.deadline(moment)
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert ">Sat, Dec 5, 11:59\u202fPM</time>" in i18n.deadline(moment)

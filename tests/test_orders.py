@@ -251,8 +251,9 @@ def test_download_redirects_to_a_short_lived_presigned_url(client, logged_in, st
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["300"]
     disposition = query["response-content-disposition"][0]
-    assert disposition.startswith('attachment; filename="__ final.zip"')
-    assert "filename*=UTF-8''%E5%86%99%E7%9C%9F%20final.zip" in disposition
+    # Saved under the order number, so ten orders' files never collide in Downloads.
+    assert disposition.startswith('attachment; filename="DL-1___ final.zip"')
+    assert "filename*=UTF-8''DL-1_%E5%86%99%E7%9C%9F%20final.zip" in disposition
 
 
 def test_downloaded_bytes_are_the_stored_file(client, logged_in, stripe_api, s3):

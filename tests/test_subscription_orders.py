@@ -36,8 +36,8 @@ def test_a_fully_refunded_subscription_order_gives_no_files(client, logged_in, s
     stripe_api.add_invoice_payment(payment)
     assert "Refunded" in client.get("/orders?status=refunded").get_data(as_text=True)
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
-    assert "no longer available" in html and "/files/result.zip" not in html
-    assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 404
+    assert "can no longer be downloaded" in html and "/files/result.zip" not in html
+    assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 410
 
 
 def test_a_partly_refunded_subscription_order_shows_the_dated_refund_and_keeps_its_files(
@@ -50,7 +50,7 @@ def test_a_partly_refunded_subscription_order_shows_the_dated_refund_and_keeps_i
     stripe_api.add_invoice_payment(payment)
     html = client.get(f"/orders/{session['id']}").get_data(as_text=True)
     timeline = html.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
-    assert "Refunded</strong> ¥300" in timeline and "2026" in timeline
+    assert "Partly refunded</strong> ¥300" in timeline and "2026" in timeline
     assert client.get(f"/orders/{session['id']}/files/result.zip").status_code == 302
 
 
@@ -88,7 +88,7 @@ def test_a_refund_of_a_subscription_payment_invalidates_its_order(client, logged
     answer = post(client, body, sign(body))
     assert answer.json["outcome"] == "invalidated"
     after = client.get(f"/orders/{session['id']}").get_data(as_text=True)
-    assert "no longer available" in after
+    assert "can no longer be downloaded" in after
 
 
 def test_a_refund_of_a_renewal_leaves_the_sign_up_cached(client, logged_in, stripe_api):

@@ -1,10 +1,17 @@
-"""The customer's own order history as JSON or CSV: order data only, no links or secrets."""
+"""The customer's own order history as JSON or CSV: order data only, no links or secrets.
+
+Two CSVs: one for people (the page's language, the shop's local times, the order number
+and the status in words: what opens in Excel for an expense claim) and ``format=raw``,
+which keeps the machine form of the JSON (ISO times in UTC, English names, status codes).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
 
 from portal.domain import Money, Order
@@ -22,6 +29,7 @@ FIELDS = (
     "tax_by_rate",
     "tax_source",
     "items",
+    "number",
 )
 
 
@@ -57,6 +65,7 @@ def order_record(order: Order, rates: TaxRates | None = None) -> dict[str, Any]:
             }
             for item in order.items
         ],
+        "number": order.number,
     }
 
 
@@ -75,6 +84,46 @@ def as_csv(orders: Iterable[Order], rates: TaxRates | None = None) -> str:
             f"{i['description']} x {i['quantity']}" for i in record["items"]
         )
         writer.writerow({key: _cell(value) for key, value in record.items()})
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class PeopleCsv:
+    """How the people's CSV is written for one reader: translated column names (in the
+    order of ``PeopleCsv.row``), status words, the shop's zone, how items are joined."""
+
+    headers: tuple[str, ...]
+    statuses: Mapping[str, str]
+    zone: tzinfo
+    time_format: str
+    separator: str
+    rates: TaxRates = field(default_factory=TaxRates)
+
+    def row(self, order: Order) -> list[str]:
+        """Order number, date and time, status, items, total, the consumption tax in it
+        (empty when not known), currency, refunded, OrderID."""
+        refunded = order.payment.refunded
+        tax = order_taxes(order, self.rates).tax
+        return [
+            order.number,
+            order.created.astimezone(self.zone).strftime(self.time_format),
+            self.statuses.get(order.status.value, order.status.value),
+            self.separator.join(f"{i.description} \u00d7 {i.quantity}" for i in order.items),
+            _decimal(order.total),
+            _decimal(tax) if tax else "",
+            order.total.currency.upper(),
+            _decimal(refunded) if refunded else "",
+            order.order_id,
+        ]
+
+
+def as_people_csv(orders: Iterable[Order], wording: PeopleCsv) -> str:
+    """CSV a person opens in a spreadsheet: one row per order, in their language."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(wording.headers)
+    for order in orders:
+        writer.writerow([_cell(value) for value in wording.row(order)])
     return buffer.getvalue()
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from flask_babel import gettext as _
 
-from portal.domain import Order, OrderStatus
+from portal.domain import N_, Order, OrderStatus
+from portal.orders.search import Query
 
 #: The ``status`` values a URL may carry, and the order states each one means.
 STATUS_CHOICES: dict[str, frozenset[OrderStatus]] = {
@@ -66,9 +68,61 @@ class OrderFilter:
         return {k: v for k, v in args.items() if v}
 
     def _mentions(self, order: Order) -> bool:
-        needle = (self.query or "").casefold()
-        haystack = [order.order_id, *(item.description for item in order.items)]
-        return any(needle in text.casefold() for text in haystack)
+        texts = [order.order_id, order.number, *(item.description for item in order.items)]
+        return Query.parse(self.query or "").matches(texts, (order.number, order.order_id))
+
+    def presets(self, today: date) -> list[Preset]:
+        """The period links above the list, keeping the other filters; the one whose
+        dates are this filter's is marked current."""
+        links = []
+        for name, label in PRESETS.items():
+            start, end = preset_dates(name, today)
+            args = {**self.as_args(), "from": start.isoformat(), "to": end.isoformat()}
+            current = (self.date_from, self.date_to) == (start, end)
+            links.append(Preset(label, args, current))
+        return links
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One period link: its label (translated where shown), URL parameters, and whether
+    the list shows that period now."""
+
+    label: str
+    args: dict[str, str]
+    current: bool
+
+
+#: Date ranges offered as one-click links above the list (先月・今年・過去3か月).
+PRESETS = {
+    "last_month": N_("Last month"),
+    "this_year": N_("This year"),
+    "last_3_months": N_("Past 3 months"),
+}
+
+
+def preset_dates(name: str, today: date) -> tuple[date, date]:
+    """The inclusive ``from``-``to`` dates of a preset, counted in the shop's days."""
+    if name == "last_month":
+        end = today.replace(day=1) - timedelta(days=1)
+        return end.replace(day=1), end
+    if name == "this_year":
+        return today.replace(month=1, day=1), today
+    if name == "last_3_months":
+        return _months_before(today, 3) + timedelta(days=1), today
+    raise ValueError(f"unknown preset {name!r}")
+
+
+def _months_before(day: date, months: int) -> date:
+    """The same day ``months`` earlier (the month's last day when it has no such day)."""
+    year, month0 = divmod(day.year * 12 + day.month - 1 - months, 12)
+    last_day = calendar.monthrange(year, month0 + 1)[1]
+    return date(year, month0 + 1, min(day.day, last_day))
+
+
+def today_in(zone: tzinfo) -> date:
+    """The shop's today: presets count days where the shop is."""
+    return datetime.now(zone).date()
 
 
 def parse_filter(args: Mapping[str, str], zone: tzinfo = UTC) -> tuple[OrderFilter, list[str]]:

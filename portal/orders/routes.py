@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
@@ -22,10 +23,13 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from portal import audit
-from portal.domain import BillingPortalUnavailable
-from portal.orders.export import as_csv, order_record
-from portal.orders.filters import STATUS_CHOICES, parse_filter
+from portal.domain import BillingPortalUnavailable, Order
+from portal.i18n import translated_statuses, zone_label
+from portal.orders.export import PeopleCsv, as_csv, as_people_csv, order_record
+from portal.orders.filters import parse_filter, today_in
 from portal.orders.service import OrderNotFound, OrderService
+from portal.orders.states import buyer_state
+from portal.receipts.tax import TaxRates
 
 bp = Blueprint("orders", __name__)
 
@@ -53,10 +57,11 @@ def index() -> str:
     return render_template(
         "orders/list.html",
         page=served.value,
+        states=_service().states(served.value.orders, datetime.now(UTC)),
+        presets=wanted.presets(today_in(get_timezone())),
         stale_as_of=served.stale_as_of,
         filter=wanted,
         notices=notices,
-        statuses=STATUS_CHOICES,
     )
 
 
@@ -122,13 +127,40 @@ def export_json() -> Response:
 @bp.get("/orders.csv")
 @login_required
 def export_csv() -> Response:
-    """The customer's order history (same filters as the list) as CSV."""
+    """The customer's order history (same filters as the list) as CSV: for people, in the
+    page's language and the shop's times; ``format=raw`` for the machine form."""
     wanted, _notices = parse_filter(request.args, get_timezone())
     history = _service().history(current_user.email, wanted).value
+    rates = current_app.extensions["portal.tax_rates"]
+    if request.args.get("format") == "raw":
+        body, filename = as_csv(history.orders, rates), "orders.csv"
+    else:
+        body, filename = as_people_csv(history.orders, _people_csv(rates)), "order-history.csv"
     # The byte-order mark makes Excel read UTF-8 (Japanese product names) correctly.
-    body = "\ufeff" + as_csv(history.orders, current_app.extensions["portal.tax_rates"])
-    response = make_response((body, 200, {"Content-Type": "text/csv; charset=utf-8"}))
-    return _attachment(response, "orders.csv", complete=history.complete)
+    response = make_response(("\ufeff" + body, 200, {"Content-Type": "text/csv; charset=utf-8"}))
+    return _attachment(response, filename, complete=history.complete)
+
+
+def _people_csv(rates: TaxRates) -> PeopleCsv:
+    zone = get_timezone()
+    return PeopleCsv(
+        headers=(
+            _("Order number"),
+            _("Ordered on (%(zone)s)", zone=zone_label()),
+            _("Status"),
+            _("Items"),
+            _("Total"),
+            _("Of which consumption tax"),
+            _("Currency"),
+            _("Refunded amount"),
+            _("Order ID"),
+        ),
+        statuses=translated_statuses(),
+        zone=zone,
+        time_format=_("%Y-%m-%d %H:%M"),
+        separator=_(", "),
+        rates=rates,
+    )
 
 
 def _attachment(response: Response, filename: str, *, complete: bool = True) -> Response:
@@ -161,11 +193,41 @@ def payment_return() -> Response | tuple[str, int]:
 def detail(session_id: str) -> str:
     """One order: items, amounts, status and files."""
     served = _service().order(current_user.email, session_id)
+    order = served.value
+    files = _service().files(order)
+    state = buyer_state(order, files.ready, datetime.now(UTC))
     return render_template(
         "orders/detail.html",
-        order=served.value,
-        files=_service().files(served.value),
+        order=order,
+        files=files,
+        state=state,
+        buy_again=_buy_again_url(order) if state.lapsed else None,
+        link_lifetime=_link_lifetime(),
         stale_as_of=served.stale_as_of,
+    )
+
+
+def _buy_again_url(order: Order) -> str | None:
+    """「もう一度購入する」: the shop's ``/buy/<name>`` for the Payment Link the order
+    came from (a fresh signed OrderID), when the shop lists that link."""
+    links = current_app.extensions["portal.settings"].payment_links
+    name = _service().link_name_of(order, links)
+    return url_for("orders.buy", name=name) if name else None
+
+
+def _link_lifetime() -> str:
+    """What the download buttons promise, true to ``PORTAL_DOWNLOAD_TTL_SECONDS``."""
+    seconds = current_app.extensions["portal.settings"].download_ttl_seconds
+    if seconds < 120:
+        return _(
+            "Each click makes a new download link that works for %(seconds)s seconds, "
+            "so you can come back and download again at any time.",
+            seconds=seconds,
+        )
+    return _(
+        "Each click makes a new download link that works for %(minutes)s minutes, "
+        "so you can come back and download again at any time.",
+        minutes=seconds // 60,
     )
 
 

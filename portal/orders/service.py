@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime
 from urllib.parse import urlencode
 
 from portal.deliverables import Deliverables
 from portal.domain import (
+    ORDERS_PER_PAGE,
     BillingPortalUnavailable,
     Deliverable,
     Dispute,
@@ -15,6 +18,7 @@ from portal.domain import (
     Order,
     OrderHistory,
     OrderPage,
+    OrderStatus,
     OrdersUnavailable,
     PortalError,
 )
@@ -25,10 +29,30 @@ from portal.order_numbers import OrderNumbers
 from portal.order_refs import ReferencePolicy
 from portal.orders.filters import OrderFilter
 from portal.orders.spellings import EmailSpellings
+from portal.orders.states import BuyerState, buyer_state
 from portal.stripe.client import is_session_id
 from portal.stripe.guard import HISTORY_BUDGET_SECONDS, longer_budget
 from portal.stripe.listing import Created
-from portal.stripe.queries import MAX_HISTORY, ORDERS_PER_PAGE, StripeOrders
+from portal.stripe.queries import MAX_HISTORY, StripeOrders
+
+#: S3 listings made at once when the order list checks which orders have their files.
+FILE_CHECKS_AT_ONCE = 8
+
+
+class OrderRefunded(PortalError):
+    """The customer's own order was refunded: its files are closed (a link kept from
+    before the refund lands here)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(session_id)
+        self.session_id = session_id
+
+
+def saved_name(order: Order, name: str) -> str:
+    """What a downloaded file is saved as: the order number first, so ten orders'
+    ``result.txt`` do not become ``result (9).txt``."""
+    basename = name.rsplit("/", 1)[-1]
+    return f"{order.number}_{basename}"
 
 
 class FilesWithheld(PortalError):
@@ -55,6 +79,13 @@ class OrderFiles:
     status: FulfilmentStatus | None = None
     #: ``"review"`` or ``"reversed"`` when a dispute holds the files back.
     withheld: str | None = None
+
+    @property
+    def ready(self) -> bool | None:
+        """Files there (True), expected but not yet (False), or nothing to say (None)."""
+        if not self.expected or self.unavailable:
+            return None
+        return bool(self.files)
 
     @property
     def being_prepared(self) -> bool:
@@ -130,6 +161,8 @@ class OrderService:
             number=number,
             has_next=len(orders) > end,
             complete=served.value.complete,
+            total=len(orders) if served.value.complete else None,
+            known=len(orders),
         )
         return Served(page, served.stale_as_of)
 
@@ -189,6 +222,33 @@ class OrderService:
             return OrderFiles(files=(), unavailable=True)
         return OrderFiles(files=delivery.files, status=delivery.status)
 
+    def states(self, orders: tuple[Order, ...], now: datetime) -> dict[str, BuyerState]:
+        """What each order in the list asks of the buyer, by session id."""
+        ready = self.files_ready(orders)
+        return {o.session_id: buyer_state(o, ready.get(o.session_id), now) for o in orders}
+
+    def files_ready(self, orders: tuple[Order, ...]) -> dict[str, bool | None]:
+        """For the list: whether each paid order's files are there yet, by session id
+        (``None``: no files expected, or S3 could not say). One small S3 listing per order
+        not already known, several at once; a "ready" is remembered."""
+        keys = {
+            order.session_id: key
+            for order in orders
+            if order.is_paid and (key := self._files_key(order))
+        }
+        found = self._cache.files_ready(sorted(set(keys.values())), self._check_files)
+        return {session_id: found.get(key) for session_id, key in keys.items()}
+
+    def _check_files(self, order_ids: list[str]) -> dict[str, bool | None]:
+        with ThreadPoolExecutor(max_workers=min(FILE_CHECKS_AT_ONCE, len(order_ids))) as pool:
+            return dict(zip(order_ids, pool.map(self._has_files, order_ids), strict=True))
+
+    def _has_files(self, order_id: str) -> bool | None:
+        try:
+            return self._deliverables.has_files(order_id)
+        except FilesUnavailable:
+            return None
+
     def download_url(self, email: str, session_id: str, name: str) -> str:
         """A presigned URL for one of the customer's paid files, else ``OrderNotFound``.
 
@@ -201,6 +261,9 @@ class OrderService:
             # the refund or dispute that Stripe would now report could be in the gap.
             raise OrdersUnavailable("Stripe did not answer; a download needs its answer")
         order = served.value
+        if order.status is OrderStatus.REFUNDED:
+            # The order exists: a link kept from before the refund says why it is closed.
+            raise OrderRefunded(session_id)
         if order.is_paid and self.withheld(order):
             raise FilesWithheld(session_id)
         key = self._files_key(order) if order.is_paid else None
@@ -209,7 +272,17 @@ class OrderService:
         listed = {f.name for f in self._deliverables.list_files(key)}
         if name not in listed:
             raise OrderNotFound(session_id)
-        return self._deliverables.download_url(key, name)
+        return self._deliverables.download_url(key, name, save_as=saved_name(order, name))
+
+    def link_name_of(self, order: Order, links: Iterable[tuple[str, str]]) -> str | None:
+        """Which of the shop's named Payment Links (``PORTAL_PAYMENT_LINKS``) the order
+        was bought through, if any (each link's id is looked up once, then remembered)."""
+        if order.payment_link is None:
+            return None
+        for name, url in links:
+            if self._orders.payment_link_id(url) == order.payment_link:
+                return name
+        return None
 
     def purchase_url(self, link_url: str, email: str) -> str | None:
         """Where ``/buy/<name>`` sends the buyer: the Payment Link with a fresh reference

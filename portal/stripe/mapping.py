@@ -25,6 +25,7 @@ from portal.domain import (
     TimelineEntry,
 )
 from portal.stripe.client import Json
+from portal.stripe.instructions import bank_transfer, konbini_payment, payment_method
 from portal.stripe.receipt_memory import receipt_issue_from
 
 _PAID_STATUSES = {"paid", "no_payment_required"}
@@ -116,11 +117,18 @@ def _timeline(
     refunds = (charge.get("refunds") or {}).get("data") or []
     for refund in sorted(refunds, key=lambda r: int(r.get("created") or 0)):
         amount = Money(int(refund.get("amount") or 0), refund.get("currency") or currency)
-        entries.append(TimelineEntry(N_("Refunded"), _time(refund.get("created")), amount))
+        entries.append(
+            TimelineEntry(_refund_label(amount, total), _time(refund.get("created")), amount)
+        )
     if not refunds and charge.get("amount_refunded"):
         amount = Money(int(charge["amount_refunded"]), charge.get("currency") or currency)
-        entries.append(TimelineEntry(N_("Refunded"), None, amount))
+        entries.append(TimelineEntry(_refund_label(amount, total), None, amount))
     return tuple(entries)
+
+
+def _refund_label(amount: Money, total: Money) -> str:
+    """一部返金 for part of the order, 返金 for all of it."""
+    return N_("Partly refunded") if amount.amount < total.amount else N_("Refunded")
 
 
 #: Dispute statuses (https://docs.stripe.com/api/disputes/object#dispute_object-status).
@@ -182,6 +190,9 @@ def _payment_details(intent: Json, charge: Json, invoice: Json, currency: str) -
             refund.get("status") == "failed"
             for refund in (charge.get("refunds") or {}).get("data") or ()
         ),
+        method=payment_method(intent, charge),
+        konbini=konbini_payment(action),
+        bank_transfer=bank_transfer(action),
     )
 
 

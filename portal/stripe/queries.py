@@ -12,6 +12,7 @@ from typing import Any
 import stripe
 
 from portal.domain import (
+    ORDERS_PER_PAGE,
     BillingPortalUnavailable,
     Order,
     OrderHistory,
@@ -28,8 +29,6 @@ from portal.stripe.parallel import run_all
 
 log = logging.getLogger(__name__)
 
-#: Orders shown on one page of ``/orders``.
-ORDERS_PER_PAGE = 50
 #: Most orders a filtered view or an export reads (one Stripe call per 100).
 MAX_HISTORY = 2000
 #: Stripe's largest page, for the other lists the portal reads.
@@ -60,6 +59,8 @@ class StripeOrders:
             orders=self._orders_from(shown),
             number=page,
             has_next=len(listing.sessions) > wanted or listing.more,
+            total=None if listing.more else len(listing.sessions),
+            known=len(listing.sessions),
         )
 
     def all_orders(

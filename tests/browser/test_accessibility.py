@@ -6,6 +6,7 @@ wide, both languages), so anyone can look at every page after a run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from portal.devstack.demo import DemoStack
 from tests.browser.conftest import (
     DESKTOP,
+    NARROW,
     OUTPUT,
     PHONE,
     axe_violations,
@@ -51,7 +53,8 @@ class Visitor:
 
     def open_order(self, order_id: str) -> None:
         self.open_logged_in()
-        self.page.get_by_role("link", name=order_id, exact=True).click()
+        number = re.compile(rf"(Order number|注文番号) {order_id}$")
+        self.page.get_by_role("link", name=number).click()
         expect(self.page.locator("dl.facts")).to_contain_text(order_id)
 
 
@@ -67,7 +70,7 @@ def _order_list(visitor: Visitor) -> None:
 
 def _paid_order(visitor: Visitor) -> None:
     visitor.open_order("JP-1001")
-    expect(visitor.page.locator("ul.files a").first).to_be_visible()
+    expect(visitor.page.locator("ul.files a.download").first).to_be_visible()
 
 
 #: Every kind of page the portal shows, opened the way a customer reaches it.
@@ -79,6 +82,10 @@ PAGES: dict[str, Callable[[Visitor], None]] = {
     ),
     "order-detail-paid": _paid_order,
     "order-detail-awaiting": lambda visitor: visitor.open_order("JP-1003"),
+    "order-detail-bank-transfer": lambda visitor: visitor.open_order("JP-1006"),
+    "order-list-search": lambda visitor: visitor.open_logged_in(
+        "/orders?q=%EF%BC%B0%EF%BC%AF%EF%BC%B3%EF%BC%B4%EF%BC%A5%EF%BC%B2"
+    ),
     "order-detail-being-prepared": lambda visitor: visitor.open_order("JP-1004"),
     "order-not-found": lambda visitor: visitor.open_logged_in(
         "/orders/return?session_id=cs_test_unknown"
@@ -113,6 +120,20 @@ def test_a_phone_never_scrolls_sideways(visitor: Visitor, language: str, name: s
     visitor.page.screenshot(path=OUTPUT / "pages" / f"{name}-{language}-375.png", full_page=True)
     assert sideways_overflow(visitor.page) == 0
     assert serious(axe_violations(visitor.page)) == []
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_320px_at_200_percent_text_never_scrolls_sideways(
+    visitor: Visitor, language: str, name: str
+):
+    # The browser's text size setting scales the root font; every size in the CSS is in rem.
+    visitor.page.set_viewport_size(NARROW)
+    PAGES[name](visitor)
+    visitor.page.add_style_tag(content="html { font-size: 200% !important; }")
+    visitor.page.screenshot(
+        path=OUTPUT / "pages" / f"{name}-{language}-320-200pct.png", full_page=True
+    )
+    assert sideways_overflow(visitor.page) == 0
 
 
 def test_the_phone_header_is_one_row(visitor: Visitor):

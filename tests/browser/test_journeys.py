@@ -13,8 +13,13 @@ from tests.browser.conftest import log_in, stored_file
 HANAKO = "hanako@example.jp"
 
 
-def _order_link(page: Page, order_id: str) -> Locator:
-    return page.get_by_role("link", name=order_id, exact=True)
+def _order_link(page: Page, number: str) -> Locator:
+    """The list's link to an order: named by its products, then its order number."""
+    return page.get_by_role("link", name=re.compile(rf"(Order number|注文番号) {number}$"))
+
+
+def _file_button(page: Page, name: str) -> Locator:
+    return page.get_by_role("link", name=re.compile(rf"^{re.escape(name)} "))
 
 
 def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
@@ -37,11 +42,13 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
     expect(page.get_by_role("link", name="Ask about this order")).to_have_attribute(
         "href", re.compile(r"^mailto:support@shizuku\.example\.jp\?subject=About%20order%20JP-1001")
     )
-    expect(page.get_by_text("Paid", exact=True).first).to_be_visible()
+    expect(page.locator("dd.order-state")).to_have_text("Ready to download")
+    expect(_file_button(page, "result.txt")).to_contain_text("TXT · 29 B")
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="result.txt").click()
+        _file_button(page, "result.txt").click()
     download = download_info.value
-    assert download.suggested_filename == "result.txt"
+    # Saved under the order number: ten orders' result.txt never collide in Downloads.
+    assert download.suggested_filename == "JP-1001_result.txt"
     assert download.failure() is None
     assert download.path().read_bytes() == stored_file(stack, "orders/JP-1001/result.txt")
 
@@ -59,13 +66,14 @@ def test_a_customer_logs_in_downloads_buys_switches_language_and_logs_out(
 
     # The shop's fulfilment writes the file a moment later: it appears on reload.
     for _ in range(40):
-        if page.get_by_role("link", name="result.txt").count():
+        if _file_button(page, "result.txt").count():
             break
         expect(page.get_by_text("Your files are being prepared")).to_be_visible()
         page.wait_for_timeout(250)
         page.reload()
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="result.txt").click()
+        _file_button(page, "result.txt").click()
+    assert download_info.value.suggested_filename == f"{number}_result.txt"
     new_file = download_info.value.path().read_bytes()
     assert new_file == stored_file(stack, f"orders/{new_order_id}/result.txt")
 
@@ -103,10 +111,10 @@ def test_keyboard_only_from_login_to_download(
     page.keyboard.type(HANAKO)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{stack.portal_url}/orders")
-    _tab_to(page, "JP-1001")
+    _tab_to(page, "写真集 A4", contains=True)
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*/orders/cs_.*"))
-    _tab_to(page, "result.txt")
+    _tab_to(page, "result.txt", contains=True)
     with page.expect_download() as download_info:
         page.keyboard.press("Enter")
     assert download_info.value.path().read_bytes() == stored_file(
@@ -121,13 +129,14 @@ def _order_id_of(stack: DemoStack, session_id: str) -> str:
     return str(reference).rsplit("_", 1)[0]
 
 
-def _tab_to(page: Page, text: str, limit: int = 60) -> None:
-    """Press Tab until ``text`` has focus, checking that each stop's focus is visible."""
+def _tab_to(page: Page, text: str, limit: int = 60, *, contains: bool = False) -> None:
+    """Press Tab until ``text`` (or, with ``contains``, an element whose text starts with
+    it) has focus, checking that each stop's focus is visible."""
     for _ in range(limit):
         page.keyboard.press("Tab")
         focused = _focused(page)
         assert focused["visible"], f"no visible focus on {focused}"
-        if focused["text"] == text:
+        if focused["text"] == text or (contains and focused["text"].startswith(text)):
             return
     raise AssertionError(f"{text!r} not reached with Tab")
 

@@ -61,7 +61,7 @@ def test_seeded_orders_show_in_jpy_and_usd_with_their_states(stack):
 
 def test_a_paid_order_without_files_is_being_prepared(stack):
     browser, orders = _login(stack, "hanako@example.jp")
-    link = re.search(r'href="(/orders/cs_[^"]+)">JP-1004<', orders.text).group(1)
+    link = re.search(r'href="(/orders/cs_[^"]+)">Poster B2<', orders.text).group(1)
     assert "being prepared" in browser.get(stack.portal_url + link, timeout=10).text
 
 
@@ -138,9 +138,10 @@ def test_a_refund_in_stripe_shows_on_the_order_and_ends_its_downloads(stack):
     assert "Partly refunded" in page.text and "$10.00" in page.text
     stack.emulator.refund(session["id"])
     page = browser.get(page.url, timeout=10)
-    assert "Refunded" in page.text and "no longer available" in page.text
+    assert "Refunded" in page.text and "can no longer be downloaded" in page.text
     download = browser.get(f"{page.url}/files/result.txt", timeout=10, allow_redirects=False)
-    assert download.status_code == 404
+    # Closed, and the page says why: the order was refunded (not "not found").
+    assert download.status_code == 410 and "This order was refunded" in download.text
 
 
 def test_a_refunded_subscription_order_shows_it_and_ends_its_downloads(stack):
@@ -152,16 +153,17 @@ def test_a_refunded_subscription_order_shows_it_and_ends_its_downloads(stack):
     assert "View your receipt" in page.text and "result.txt" in page.text
     stack.emulator.refund(session["id"])  # sends charge.refunded to the portal
     page = browser.get(page.url, timeout=10)
-    assert "Refunded" in page.text and "no longer available" in page.text
+    assert "Refunded" in page.text and "can no longer be downloaded" in page.text
     download = browser.get(f"{page.url}/files/result.txt", timeout=10, allow_redirects=False)
-    assert download.status_code == 404
+    # Closed, and the page says why: the order was refunded (not "not found").
+    assert download.status_code == 410 and "This order was refunded" in download.text
 
 
 def test_an_expired_konbini_voucher_shows_the_payment_failed(stack):
     browser, _ = _login(stack, "john@example.com")
     session = _session_of(stack, "US-2004")
     page = browser.get(f"{stack.portal_url}/orders/{session['id']}", timeout=10)
-    assert "See your payment number and how to pay" in page.text
+    assert "Pay at a convenience store" in page.text
     stack.emulator.fail_payment(session["id"])
     assert "Payment failed" in browser.get(page.url, timeout=10).text
 
