@@ -90,7 +90,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     _register_blueprints(app)
     rate_limits.install(app, redis)
     errors.register(app)
-    security.install(app, public_url=settings.public_url)
+    security.install(
+        app,
+        public_url=settings.public_url,
+        hsts=settings.hsts,
+        stripe_api_base=settings.stripe_api_base,
+    )
     audit.install(app)
     logging.getLogger("portal").setLevel(logging.INFO)
     return app

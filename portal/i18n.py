@@ -111,7 +111,8 @@ def switch(code: str) -> Response:
         COOKIE,
         code,
         max_age=COOKIE_MAX_AGE,
-        secure=request.is_secure,
+        # From PORTAL_PUBLIC_URL, not this hop's scheme (http behind a TLS proxy).
+        secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
         httponly=True,
         samesite="Lax",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
@@ -16,13 +17,23 @@ CACHEABLE_PREFIXES = ("/static/", "/shop/logo")
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
+#: Where the portal's own forms lead, besides itself: Stripe's billing portal and
+#: checkout (browsers check ``form-action`` along a form's redirects too). The OpenID
+#: provider's origins are added per app (``portal.form_targets``).
+STRIPE_FORM_TARGETS = ("https://billing.stripe.com", "https://checkout.stripe.com")
 #: Same-origin navigations keep their Referer (some CSRF checks need it); nothing leaves
 #: the site, so no page address (nor a presigned download URL) reaches another origin.
 REFERRER_POLICY = "same-origin"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def install(app: Flask, *, public_url: str) -> None:
+def install(
+    app: Flask,
+    *,
+    public_url: str,
+    hsts: str = "max-age=31536000",
+    stripe_api_base: str | None = None,
+) -> None:
     """Harden cookies, add the security headers every page needs, and accept a form only
     from the portal's own origin."""
     https = public_url.startswith("https://")
@@ -41,6 +52,9 @@ def install(app: Flask, *, public_url: str) -> None:
         WTF_CSRF_SSL_STRICT=False,
     )
     app.extensions["portal.origin"] = origin_of(public_url)
+    # A Stripe stand-in (the demo's emulator) serves its hosted pages from its API origin.
+    stand_in = origin_of(stripe_api_base) if stripe_api_base else None
+    app.extensions["portal.stripe_pages"] = (*STRIPE_FORM_TARGETS, *filter(None, [stand_in]))
 
     @app.before_request
     def forms_come_from_this_site() -> None:
@@ -51,17 +65,25 @@ def install(app: Flask, *, public_url: str) -> None:
     @app.after_request
     def add_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("Content-Security-Policy", content_security_policy())
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", REFERRER_POLICY)
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
         if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+            headers.setdefault("Strict-Transport-Security", hsts)
         # Pages may show a customer's orders; only static files may be cached.
         if not request.path.startswith(CACHEABLE_PREFIXES):
             headers["Cache-Control"] = "no-store"
         return response
+
+
+def content_security_policy() -> str:
+    """The pages' CSP, with ``form-action`` naming every origin a form of ours leads to."""
+    targets: Callable[[], set[str]] | None = current_app.extensions.get("portal.form_targets")
+    stripe_pages = current_app.extensions.get("portal.stripe_pages", STRIPE_FORM_TARGETS)
+    extra = sorted({*stripe_pages, *(targets() if targets else ())})
+    return f"{CONTENT_SECURITY_POLICY}; form-action 'self' {' '.join(extra)}"
 
 
 def origin_of(url: str) -> str | None:

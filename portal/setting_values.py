@@ -249,6 +249,29 @@ def boolean(raw: str) -> bool:
     return value in ("true", "1", "yes")
 
 
+#: Longest HSTS lifetime accepted (two years, as the preload list asks for at most).
+HSTS_MAX_AGE = 63072000
+
+
+def hsts(raw: str) -> str:
+    """``max-age=N`` then optionally ``includeSubDomains`` and ``preload``, as sent."""
+    parts = [part.strip() for part in raw.split(";") if part.strip()]
+    age = re.fullmatch(r"max-age=(\d{1,9})", parts[0]) if parts else None
+    flags = parts[1:]
+    if (
+        age is None
+        or int(age.group(1)) > HSTS_MAX_AGE
+        or len(set(flags)) != len(flags)
+        or not set(flags) <= {"includeSubDomains", "preload"}
+        or ("preload" in flags and "includeSubDomains" not in flags)
+    ):
+        raise ValueError(
+            "must be max-age=<seconds, at most 63072000>, then optionally "
+            "; includeSubDomains and ; preload (preload needs includeSubDomains)"
+        )
+    return "; ".join(parts)
+
+
 def int_between(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         try:

@@ -75,6 +75,8 @@ class Settings:
     unsigned_order_ids_until: datetime | None = None
     #: Keep an order's files downloadable while its payment is disputed.
     disputed_orders_keep_files: bool = False
+    #: The ``Strict-Transport-Security`` header sent over https.
+    hsts: str = "max-age=31536000"
     #: The page language when neither the switcher's cookie nor the browser chooses one.
     default_locale: str = "ja"
     #: Where the shop's customers are: every date and time is shown in this zone.
@@ -200,6 +202,7 @@ class Settings:
             disputed_orders_keep_files=reader.optional(
                 "PORTAL_DISPUTED_ORDERS_KEEP_FILES", v.boolean, False
             ),
+            hsts=reader.optional("PORTAL_HSTS", v.hsts, "max-age=31536000"),
             default_locale=reader.optional("PORTAL_DEFAULT_LOCALE", v.locale, "ja"),
             timezone=reader.optional("PORTAL_TIMEZONE", v.timezone, "Asia/Tokyo"),
             receipt_issuer_name=reader.optional(

@@ -10,8 +10,9 @@ from tests.conftest import with_settings
 
 def test_every_response_carries_the_security_headers(client):
     response = client.get("/")
-    assert response.headers["Content-Security-Policy"] == (
-        "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    assert response.headers["Content-Security-Policy"].startswith(
+        "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        "form-action 'self' "
     )
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
@@ -117,3 +118,55 @@ def test_a_form_posted_from_another_site_is_refused(client, logged_in, stripe_ap
 )
 def test_a_form_from_the_portals_own_pages_goes_through(client, logged_in, stripe_api, headers):
     assert _logout(client, **headers).status_code == 302
+
+
+def _form_action(response) -> set[str]:  # type: ignore[no-untyped-def]
+    policy = response.headers["Content-Security-Policy"]
+    (directive,) = [d.strip() for d in policy.split(";") if d.strip().startswith("form-action")]
+    return set(directive.split()[1:])
+
+
+def test_forms_may_lead_only_to_the_portal_stripe_and_the_login_provider(settings, s3, stripe_api):
+    """F19: a form injected into a page cannot post anywhere else; ours still reach
+    Stripe's billing portal and the provider's logout (browsers check redirects too)."""
+    app = create_app(
+        with_settings(settings, oidc_logout_url="https://auth.shop.example/logout?c={client_id}")
+    )
+    allowed = _form_action(app.test_client().get("/"))
+    issuer = settings.oidc_issuer.rstrip("/")
+    assert allowed == {
+        "'self'",
+        "https://billing.stripe.com",
+        "https://checkout.stripe.com",
+        "https://auth.shop.example",
+        issuer,
+    }
+
+
+def test_form_action_learns_the_providers_login_page_once_discovery_is_read(
+    client, stripe_api, idp_url
+):
+    client.get("/auth/login")  # reads discovery, sends the browser to the provider
+    allowed = _form_action(client.get("/"))
+    assert idp_url.rstrip("/") in allowed  # the mock serves its endpoints on its issuer
+
+
+def test_hsts_is_the_shops_setting_over_https(settings, s3, stripe_api):
+    app = create_app(
+        with_settings(
+            settings, public_url="https://portal.example.jp", hsts="max-age=600; includeSubDomains"
+        )
+    )
+    response = app.test_client().get("/", base_url="https://portal.example.jp")
+    assert response.headers["Strict-Transport-Security"] == "max-age=600; includeSubDomains"
+
+
+def test_the_language_cookie_is_secure_when_the_portal_is_https_behind_a_plain_http_hop(
+    settings, s3, stripe_api
+):
+    """F19: behind a TLS proxy the portal's own hop is http; the cookie follows the
+    public URL, not that hop."""
+    app = create_app(with_settings(settings, public_url="https://portal.example.jp"))
+    response = app.test_client().get("/language/ja", base_url="http://portal.example.jp")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("portal_lang=ja") and "Secure" in cookie

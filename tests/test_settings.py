@@ -481,3 +481,12 @@ def test_disputed_orders_withhold_files_unless_the_shop_keeps_them():
     assert Settings.from_env(env).disputed_orders_keep_files is True
     with pytest.raises(SettingsError, match=r"^PORTAL_DISPUTED_ORDERS_KEEP_FILES: "):
         Settings.from_env({**GOOD, "PORTAL_DISPUTED_ORDERS_KEEP_FILES": "sometimes"})
+
+
+def test_hsts_takes_includesubdomains_and_preload_only_in_a_valid_form():
+    assert Settings.from_env(GOOD).hsts == "max-age=31536000"
+    value = "max-age=63072000; includeSubDomains; preload"
+    assert Settings.from_env({**GOOD, "PORTAL_HSTS": value}).hsts == value
+    for bad in ("includeSubDomains", "max-age=1; preload", "max-age=99999999999", "max-age=5; x"):
+        with pytest.raises(SettingsError, match=r"^PORTAL_HSTS: "):
+            Settings.from_env({**GOOD, "PORTAL_HSTS": bad})

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 def install(app: Flask, settings: Settings) -> None:
     """Bind the provider and the logins-in-flight cookie; warn about relaxed settings."""
-    app.extensions["portal.oidc"] = OidcLogin(settings)
+    oidc = app.extensions["portal.oidc"] = OidcLogin(settings)
+    app.extensions["portal.form_targets"] = oidc.navigation_origins
     app.extensions["portal.pending_logins"] = PendingLoginCookie(
         settings.secret_key, https=settings.https
     )

@@ -56,6 +56,12 @@ class ProviderMetadata:
             self._metadata, self._metadata_at = metadata, time.monotonic()
         return metadata
 
+    def known(self) -> dict[str, Any]:
+        """The last discovery document read (``{}`` before the first): never fetches, so
+        a page's headers can name the provider's endpoints without waiting on it."""
+        with self._lock:
+            return dict(self._metadata or {})
+
     def keys(self, budget: ProviderBudget, *, unknown_kid: bool = False) -> KeySet:
         """The provider's public keys; ``unknown_kid`` asks for a fresh copy (rotation)."""
         now = time.monotonic()

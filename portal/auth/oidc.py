@@ -29,6 +29,7 @@ from portal.auth.id_token import TokenRules, verify_id_token
 from portal.auth.pending import PendingLogin
 from portal.auth.refusals import LoginRefused, shown
 from portal.emails import login_problem
+from portal.security import origin_of
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class Identity:
     sub: str
     email: str
     id_token: str
+
+
+#: Discovery endpoints the browser is sent to.
+_NAVIGATED = ("authorization_endpoint", "end_session_endpoint")
 
 
 class OidcLogin:
@@ -137,6 +142,18 @@ class OidcLogin:
             params["id_token_hint"] = id_token
         separator = "&" if "?" in endpoint else "?"
         return endpoint + separator + urlencode(params)
+
+    def navigation_origins(self) -> set[str]:
+        """The provider's origins a form of ours may lead to (logout, a login asked for
+        by a POST after the session expired): the issuer's, the logout URL's, and the
+        authorization and end-session endpoints' from the discovery document already
+        read. For the pages' ``form-action``."""
+        urls = [
+            self._settings.oidc_issuer,
+            self._settings.oidc_logout_url or "",
+            *(str(self.provider.known().get(name) or "") for name in _NAVIGATED),
+        ]
+        return {origin for url in urls if (origin := origin_of(url))}
 
     def _budget(self) -> ProviderBudget:
         return ProviderBudget(self._settings.oidc_budget_seconds)
