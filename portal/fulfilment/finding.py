@@ -1,4 +1,5 @@
-"""Finding an order the way staff name it: a session id, an OrderID, or the buyer's email.
+"""Finding an order the way staff name it: a session id, an OrderID, the 注文番号 the
+buyer reads out (with or without hyphens, in full-width digits too), or the buyer's email.
 
 Stripe cannot search Checkout Sessions, so an OrderID is looked for in the sessions created
 in the last days (one list call per 100 orders), matching the OrderID with or without its
@@ -7,10 +8,12 @@ signature; a session id is one retrieve; an email is the buyer's own order list.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from portal.domain import Order, normalize_email
+from portal.order_numbers import compact
 from portal.stripe.client import is_session_id
 from portal.stripe.queries import StripeOrders
 
@@ -36,9 +39,15 @@ def find_orders(
         return Found((order,) if order else (), 1)
     if "@" in wanted:
         return Found(orders.all_orders(normalize_email(wanted)).orders, 1)
+    number = compact(unicodedata.normalize("NFKC", wanted))
     found: list[Order] = []
     calls = 0
     for page in orders.orders_created(now - timedelta(days=days), now):
         calls += 1
-        found.extend(o for o in page if wanted in (o.number, o.order_id, o.reference))
+        found.extend(o for o in page if _names(o, wanted, number))
     return Found(tuple(found), calls)
+
+
+def _names(order: Order, wanted: str, number: str) -> bool:
+    """Whether staff's ``wanted`` (``number``: it as a compact 注文番号) is this order."""
+    return wanted in (order.order_id, order.reference) or compact(order.number) == number

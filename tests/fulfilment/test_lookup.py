@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from portal.cli import main
+from portal.order_numbers import derived_number
 from tests.fulfilment.shop import ALICE, order, put_file, put_status
 
 
@@ -38,6 +39,21 @@ def test_lookup_by_order_id_and_its_alerts(environment, stripe_api, s3, capsys):
     out = capsys.readouterr().out
     assert "buyer sees: delayed (overdue)" in out
     assert "alerts sent: fulfilment_overdue" in out
+
+
+def test_lookup_by_the_order_number_the_buyer_reads_out(environment, stripe_api, s3, capsys):
+    """A portal-minted OrderID is a UUID; the buyer quotes its 12-digit 注文番号, typed
+    any way (without hyphens, with spaces, in full-width digits)."""
+    minted = "216e5820-c1b7-4f0e-9d3a-5b2c1e0f7a41"
+    order(stripe_api, minted, created=int(time.time()) - 600)
+    number = derived_number(minted)
+    for typed in (number, number.replace("-", ""), number.replace("-", " "), _full_width(number)):
+        assert main(["lookup", typed]) == 0, typed
+        assert f"Order {number}" in capsys.readouterr().out
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else "ー" for c in text)
 
 
 def test_lookup_of_nothing_says_so(environment, stripe_api, capsys):

@@ -19,6 +19,17 @@ def _download(client, session_id: str, **typed: str):
     return client.post(f"/orders/{session_id}/receipt", data=data)
 
 
+def test_the_receipt_form_is_labelled_in_the_pages_language(client, logged_in, stripe_api, intents):
+    session = taxed_order(stripe_api)
+    client.set_cookie("portal_lang", "ja")
+    japanese = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert re.search(r"<label[^>]*>宛名</label>", japanese)
+    assert re.search(r"<label[^>]*>但し書き</label>", japanese)
+    client.set_cookie("portal_lang", "en")
+    english = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    assert re.search(r"<label[^>]*>Name on the receipt</label>", english)
+
+
 def test_the_japanese_receipt_carries_every_field(client, logged_in, stripe_api, intents):
     session = taxed_order(stripe_api)
     client.set_cookie("portal_lang", "ja")
@@ -239,3 +250,20 @@ def test_shipping_is_a_line_of_the_receipt_and_of_its_tax(client, logged_in, str
     assert "Shipping\n1\n¥550" in text
     assert "10% items: ¥3,850 (excluding tax ¥3,500, consumption tax ¥350)" in text
     assert "Total\n¥4,930" in text
+
+
+def test_the_order_page_lists_shipping_so_its_lines_add_up_to_the_total(
+    client, logged_in, stripe_api, intents
+):
+    session = taxed_order(stripe_api)
+    session["shipping_cost"] = {
+        "amount_subtotal": 550,
+        "amount_tax": 0,
+        "amount_total": 550,
+        "shipping_rate": "shr_test",
+    }
+    session["amount_total"] = 4400
+    page = client.get(f"/orders/{session['id']}").get_data(as_text=True)
+    items = page.split('<table class="items">', 1)[1].split("</table>", 1)[0]
+    assert re.search(r">Shipping</th>.*¥550", items, flags=re.S)
+    assert re.search(r"Total</th><td[^>]*>¥4,400", items)
