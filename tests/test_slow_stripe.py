@@ -112,11 +112,15 @@ def test_an_export_cut_short_says_so_in_its_name_and_body(
     assert exported.json["complete"] is False and len(exported.json["orders"]) == 100
     assert 'filename="orders-incomplete.json"' in exported.headers["Content-Disposition"]
     csv = client.get("/orders.csv")
-    assert 'filename="orders-incomplete.csv"' in csv.headers["Content-Disposition"]
+    assert 'filename="order-history-incomplete.csv"' in csv.headers["Content-Disposition"]
+    raw = client.get("/orders.csv?format=raw")
+    assert 'filename="orders-incomplete.csv"' in raw.headers["Content-Disposition"]
 
 
 def test_a_complete_history_says_nothing_of_the_kind(client, logged_in, stripe_api):
     stripe_api.add(checkout_session(ALICE, reference="ALL"))
     assert "may be missing" not in client.get("/orders?status=paid").get_data(as_text=True)
     exported = client.get("/orders.csv")
-    assert 'filename="orders.csv"' in exported.headers["Content-Disposition"]
+    assert 'filename="order-history.csv"' in exported.headers["Content-Disposition"]
+    raw = client.get("/orders.csv?format=raw")
+    assert 'filename="orders.csv"' in raw.headers["Content-Disposition"]

@@ -132,7 +132,7 @@ def test_a_refund_in_stripe_shows_on_the_order_and_ends_its_downloads(stack):
     browser, _ = _login(stack, "john@example.com")
     session = _session_of(stack, "US-2005")
     page = browser.get(f"{stack.portal_url}/orders/{session['id']}", timeout=10)
-    assert "View your receipt" in page.text and "result.txt" in page.text
+    assert "View the payment receipt" in page.text and "result.txt" in page.text
     stack.emulator.refund(session["id"], 1000)
     page = browser.get(page.url, timeout=10)
     assert "Partly refunded" in page.text and "$10.00" in page.text
@@ -150,7 +150,7 @@ def test_a_refunded_subscription_order_shows_it_and_ends_its_downloads(stack):
     session = _session_of(stack, "JP-SUB-01")
     assert session["payment_intent"] is None  # as on real Stripe: the invoice holds it
     page = browser.get(f"{stack.portal_url}/orders/{session['id']}", timeout=10)
-    assert "View your receipt" in page.text and "result.txt" in page.text
+    assert "View the payment receipt" in page.text and "result.txt" in page.text
     stack.emulator.refund(session["id"])  # sends charge.refunded to the portal
     page = browser.get(page.url, timeout=10)
     assert "Refunded" in page.text and "can no longer be downloaded" in page.text
