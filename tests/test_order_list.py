@@ -172,3 +172,14 @@ def test_a_konbini_order_in_the_list_shows_its_deadline(client, logged_in, strip
     stripe_api.add(session)
     row = _row(_list(client), "KONBINI")
     assert "Awaiting payment" in row and "Pay by <time" in row and "Tue, Jan 1" in row
+
+
+def test_status_and_dates_fold_away_until_one_is_set(client, logged_in, stripe_api):
+    """On a phone the list starts near the top; a set status or date stays in view."""
+    stripe_api.add(checkout_session("alice@example.com", reference="FOLD-1"))
+    plain = client.get("/orders").get_data(as_text=True)
+    assert re.search(r'<details class="more-filters">\s*<summary>Status and dates', plain)
+    assert 'id="f-q"' in plain.split('<details class="more-filters"')[0]  # search stays out
+    for query in ("status=paid", "from=2026-01-01", "to=2026-12-31"):
+        shown = client.get(f"/orders?{query}").get_data(as_text=True)
+        assert '<details class="more-filters" open>' in shown, query

@@ -44,6 +44,8 @@ def test_every_acknowledged_webhook_is_visible_after_redis_hangs_and_dies(
     # Another customer keeps loading their list meanwhile (sessions live in the same Redis).
     browser = app.test_client()
     AuthActions(browser, idp_url).login("bob@example.com")
+    probe = app.test_client()
+    AuthActions(probe, idp_url).login("carol@example.com")
     done = threading.Event()
     seen: list[int] = []
     browsing = threading.Thread(target=_browse, args=(browser, done, seen))
@@ -60,6 +62,8 @@ def test_every_acknowledged_webhook_is_visible_after_redis_hangs_and_dies(
         for n, order in enumerate(orders):
             if n in faults:
                 faults[n]()
+                # Also one page view right at each fault, whatever the thread's timing.
+                seen.append(probe.get("/orders").status_code)
             order["payment_status"] = "paid"  # paid at the konbini; Stripe tells us
             payload = _event_for(order, "checkout.session.async_payment_succeeded")
             answer = deliver(hooks, payload)
