@@ -94,11 +94,19 @@ def create_app(settings: Settings | None = None) -> Flask:
         app,
         public_url=settings.public_url,
         hsts=settings.hsts,
-        stripe_api_base=settings.stripe_api_base,
+        stripe_pages=_stripe_pages(settings),
     )
     audit.install(app)
     logging.getLogger("portal").setLevel(logging.INFO)
     return app
+
+
+def _stripe_pages(settings: Settings) -> tuple[str, ...]:
+    """Where Stripe's hosted pages (checkout, billing portal) may live besides Stripe's
+    own domains: a shop's custom domain, seen in its Payment Links, and a stand-in's
+    origin (the demo's emulator serves its pages from its API address)."""
+    urls = [url for _, url in settings.payment_links]
+    return (*urls, settings.stripe_api_base) if settings.stripe_api_base else tuple(urls)
 
 
 def _init_extensions(app: Flask, settings: Settings) -> None:

@@ -32,7 +32,7 @@ def install(
     *,
     public_url: str,
     hsts: str = "max-age=31536000",
-    stripe_api_base: str | None = None,
+    stripe_pages: tuple[str, ...] = (),
 ) -> None:
     """Harden cookies, add the security headers every page needs, and accept a form only
     from the portal's own origin."""
@@ -52,9 +52,10 @@ def install(
         WTF_CSRF_SSL_STRICT=False,
     )
     app.extensions["portal.origin"] = origin_of(public_url)
-    # A Stripe stand-in (the demo's emulator) serves its hosted pages from its API origin.
-    stand_in = origin_of(stripe_api_base) if stripe_api_base else None
-    app.extensions["portal.stripe_pages"] = (*STRIPE_FORM_TARGETS, *filter(None, [stand_in]))
+    app.extensions["portal.stripe_pages"] = (
+        *STRIPE_FORM_TARGETS,
+        *filter(None, map(origin_of, stripe_pages)),
+    )
 
     @app.before_request
     def forms_come_from_this_site() -> None:

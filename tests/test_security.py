@@ -143,6 +143,15 @@ def test_forms_may_lead_only_to_the_portal_stripe_and_the_login_provider(setting
     }
 
 
+def test_a_shops_custom_stripe_domain_from_its_payment_links_may_be_a_form_target(
+    settings, s3, stripe_api
+):
+    """Stripe's custom domains serve checkout and the billing portal alike."""
+    links = (("photo", "https://pay.shop.example/b/test_123"),)
+    app = create_app(with_settings(settings, payment_links=links))
+    assert "https://pay.shop.example" in _form_action(app.test_client().get("/"))
+
+
 def test_form_action_learns_the_providers_login_page_once_discovery_is_read(
     client, stripe_api, idp_url
 ):
