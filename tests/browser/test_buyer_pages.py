@@ -204,3 +204,25 @@ def test_asking_about_an_order_and_the_shop_on_an_error_page(page: Page, stack: 
     expect(page.locator("header .brand")).to_have_text("フォトスタジオしずく")
     expect(page.get_by_role("link", name="特定商取引法に基づく表記")).to_be_visible()
     _shot(page, "error-404-ja-1280")
+
+
+def test_a_checkout_email_a_phone_capitalised_is_still_in_the_list_search_and_export(
+    page: Page, stack: DemoStack
+):
+    """The buyer logs in as hanako@…, pays by the shop's link with the email their phone
+    typed as Hanako@… (Stripe keeps it so); the order is theirs everywhere."""
+    log_in(page, stack, HANAKO)
+    page.goto(f"{stack.payment_link_url}?client_reference_id=BR-CAPITAL")
+    page.get_by_label("Email").fill("Hanako@example.jp")
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+    page.wait_for_url(re.compile(re.escape(stack.portal_url) + r"/orders/cs_"))
+    expect(page.get_by_role("status").first).to_contain_text("ご注文ありがとうございます")
+    page.goto(f"{stack.portal_url}/orders")
+    expect(page.get_by_role("table")).to_contain_text("BR-CAPITAL")
+    page.get_by_label("商品名・注文番号").fill("BR-CAPITAL")
+    page.get_by_role("button", name="検索").click()
+    assert page.locator("td.order-number").all_inner_texts() == ["BR-CAPITAL"]
+    _shot(page, "capitalised-checkout-email-search")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name=re.compile("CSV")).click()
+    assert "BR-CAPITAL" in download_info.value.path().read_text(encoding="utf-8-sig")
