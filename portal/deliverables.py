@@ -128,8 +128,11 @@ class Deliverables:
             page = self._client.list_objects_v2(Bucket=self._bucket, Prefix=prefix, MaxKeys=10)
         except (BotoCoreError, ClientError) as exc:
             log.warning("S3 listing failed for bucket %s: %s", self._bucket, type(exc).__name__)
+            metrics.S3_ERRORS.labels(operation="list").inc()
             raise FilesUnavailable("S3 did not answer") from exc
-        return any(not obj["Key"].endswith("/") for obj in page.get("Contents", []))
+        names = (obj["Key"][len(prefix) :] for obj in page.get("Contents", []))
+        # The pipeline's status object is never a file (a failed order has only that).
+        return any(name and not name.endswith("/") and name != STATUS_OBJECT_NAME for name in names)
 
     def download_url(self, order_id: str, name: str, save_as: str | None = None) -> str:
         """A presigned GET for a listed file that saves as ``save_as`` (default: its own

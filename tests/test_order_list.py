@@ -55,6 +55,16 @@ def test_a_paid_order_with_files_says_it_can_be_downloaded_and_one_without_is_be
     assert "準備中" in _row(html, "Poster")
 
 
+def test_an_order_whose_pipeline_wrote_only_its_status_is_not_ready_to_download(
+    client, logged_in, stripe_api, s3
+):
+    failed = checkout_session(ALICE, reference="FAILED", items=[line_item("Film scan", 2000)])
+    stripe_api.add(failed)
+    fulfil(s3, failed, "_status.json", b'{"state": "failed"}')
+    row = _row(_list(client, language="ja"), "Film scan")
+    assert "ダウンロードできます" not in row and "準備中" in row
+
+
 def test_not_yet_is_remembered_for_the_cache_ttl_and_ready_for_longer(
     settings, s3, stripe_api, idp_url
 ):
