@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from portal.fulfilment import commands as fulfilment_commands
+from portal.setting_values import PrivateKey
 from portal.settings import Settings, SettingsError
 from portal.startup import checked_settings, proxy_warning
 
@@ -48,6 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="ask Stripe, with the configured key, for each permission the portal uses; "
         "print the table and exit 1 when a required one is missing",
     )
+    jwk = commands.add_parser(
+        "oidc-public-jwk",
+        help="print the public JWK Set of the private_key_jwt key, to register at the provider",
+    )
+    jwk.add_argument(
+        "key_file",
+        nargs="?",
+        help="a PEM private key (default: PORTAL_OIDC_PRIVATE_KEY_FILE, with the other "
+        "settings); give it to print the JWK Set before the portal is configured",
+    )
     demo = commands.add_parser("demo", help="run the portal on its embedded local stack")
     demo.add_argument("--port", type=int, default=8000, help="the portal's port (0: any free)")
     args = parser.parse_args(argv)
@@ -56,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from portal.devstack.demo import run
 
         return run(args.port)
+    if args.command == "oidc-public-jwk" and args.key_file:
+        return _public_jwk(args.key_file)
     try:
         settings = checked_settings()
     except SettingsError as exc:
@@ -68,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from portal.stripe.checks import run_check_stripe
 
         return run_check_stripe(settings)
+    if args.command == "oidc-public-jwk":
+        if settings.oidc_private_key is None:
+            return _fail("setting PORTAL_OIDC_PRIVATE_KEY_FILE: is not set (or give a key file)")
+        return _print_jwks(settings.oidc_private_key)
     if args.command in ("sign-order-id", "verify-order-id"):
         return _order_id_command(settings, args)
     if args.command in fulfilment_commands.COMMANDS:
@@ -102,6 +119,24 @@ def _online_checks(settings: Settings) -> int:
             print(f"  {level:<4}  {line}")
             failed = failed or level == "fail"
     return 1 if failed else 0
+
+
+def _public_jwk(key_file: str) -> int:
+    from portal.setting_values import private_key_file
+
+    try:
+        key = private_key_file(key_file)
+    except ValueError as exc:
+        return _fail(f"{key_file}: {exc}")
+    return _print_jwks(key)
+
+
+def _print_jwks(key: PrivateKey) -> int:
+    """The public half only: the JWK Set Okta, Keycloak and panva's provider take."""
+    from portal.auth.client_key import public_jwks_text
+
+    print(public_jwks_text(key))
+    return 0
 
 
 def _order_id_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -16,6 +16,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from portal.redis_client import parse_sentinel_url
 
 #: Signing algorithms a shop may allow for ID tokens. ``none`` is absent (no signature),
@@ -31,8 +35,18 @@ KNOWN_ID_TOKEN_ALGORITHMS = frozenset(
 #: ``PORTAL_OIDC_EMAIL_TRUST``: what the portal accepts as proof that an email is verified.
 EMAIL_TRUST = ("email_verified", "xms_edov", "provider")
 
-#: ``PORTAL_OIDC_TOKEN_AUTH_METHOD``: how the client secret reaches the token endpoint.
-TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+#: ``PORTAL_OIDC_TOKEN_AUTH_METHOD``: how the portal proves who it is at the token
+#: endpoint: the client secret (Basic or in the body), or a JWT signed with its private key.
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+
+#: ``PORTAL_OIDC_ASSERTION_AUDIENCE``: the ``aud`` of a ``private_key_jwt`` assertion.
+ASSERTION_AUDIENCES = ("token_endpoint", "issuer")
+
+#: The client keys ``private_key_jwt`` signs with: RSA (RS256) or EC P-256 (ES256).
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+#: Largest key file read (a PEM private key is a few KiB at most).
+_MAX_KEY_FILE_BYTES = 64 * 1024
 
 #: Entra ID's issuers that stand for many tenants: ``xms_edov`` proves nothing there.
 _MULTI_TENANT = re.compile(r"/(common|organizations|consumers)(/|$)|\{tenantid\}", re.I)
@@ -95,6 +109,52 @@ def token_auth_method(raw: str) -> str:
     if raw not in TOKEN_AUTH_METHODS:
         raise ValueError(f"must be one of {', '.join(TOKEN_AUTH_METHODS)}")
     return raw
+
+
+def assertion_audience(raw: str) -> str:
+    if raw not in ASSERTION_AUDIENCES:
+        raise ValueError(f"must be one of {', '.join(ASSERTION_AUDIENCES)}")
+    return raw
+
+
+def private_key_file(raw: str) -> PrivateKey:
+    """The PEM file of the portal's ``private_key_jwt`` key, loaded; a message never
+    quotes the file."""
+    try:
+        with open(raw, "rb") as file:
+            data = file.read(_MAX_KEY_FILE_BYTES + 1)
+    except OSError:
+        raise ValueError("must be the path of a readable PEM private key file") from None
+    if len(data) > _MAX_KEY_FILE_BYTES or b"PRIVATE KEY-----" not in data:
+        raise ValueError(
+            "is not a PEM private key (-----BEGIN PRIVATE KEY-----; "
+            "a public key or certificate will not do)"
+        )
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise ValueError(
+            "is encrypted with a passphrase: give the key unencrypted and protect the file "
+            "by its permissions (openssl pkey -in old.pem -out new.pem)"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError("is not a PEM private key the portal can read") from None
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise ValueError(f"is an RSA key of {key.key_size} bits: use 2048 bits or more")
+        return key
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    raise ValueError(
+        f"is an unsupported key type ({_key_type(key)}): use RSA (2048 bits or more, "
+        "RS256) or EC P-256 (ES256)"
+    )
+
+
+def _key_type(key: object) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return f"EC {key.curve.name}"
+    return type(key).__name__.removeprefix("_").removesuffix("PrivateKey") or "unknown"
 
 
 def logout_url(raw: str) -> str:

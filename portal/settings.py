@@ -41,7 +41,8 @@ class Settings:
     stripe_webhook_secrets: tuple[str, ...] = field(repr=False)
     oidc_issuer: str
     oidc_client_id: str
-    oidc_client_secret: str = field(repr=False)
+    #: ``None`` only with ``private_key_jwt`` (and no HS256 ID tokens, keyed with it).
+    oidc_client_secret: str | None = field(repr=False)
     s3_bucket: str
     stripe_api_base: str | None = None
     oidc_scopes: str = "openid email profile"
@@ -50,6 +51,10 @@ class Settings:
     oidc_email_trust: str = "email_verified"
     #: How the portal authenticates at the token endpoint.
     oidc_token_auth_method: str = "client_secret_basic"  # noqa: S105 (a method's name)
+    #: The key ``private_key_jwt`` signs with (``PORTAL_OIDC_PRIVATE_KEY_FILE``).
+    oidc_private_key: v.PrivateKey | None = field(default=None, repr=False)
+    #: ``aud`` of that assertion: ``token_endpoint`` (OIDC Core 9) or ``issuer`` (Auth0).
+    oidc_assertion_audience: str = "token_endpoint"
     #: Clock difference tolerated between the provider and us, in seconds.
     oidc_leeway_seconds: int = 60
     #: The provider's logout URL with ``{client_id}`` and ``{return_url}`` placeholders.
@@ -154,7 +159,8 @@ class Settings:
             stripe_api_base=reader.optional("PORTAL_STRIPE_API_BASE", v.base_url, None),
             oidc_issuer=reader.required("PORTAL_OIDC_ISSUER", v.issuer),
             oidc_client_id=reader.required("PORTAL_OIDC_CLIENT_ID", v.non_blank),
-            oidc_client_secret=reader.required("PORTAL_OIDC_CLIENT_SECRET", v.non_blank),
+            # Required or not depending on the method: see _client_authentication_checked.
+            oidc_client_secret=reader.optional("PORTAL_OIDC_CLIENT_SECRET", v.non_blank, None),
             oidc_scopes=reader.optional("PORTAL_OIDC_SCOPES", v.scopes, "openid email profile"),
             oidc_algorithms=reader.optional(
                 "PORTAL_OIDC_ALGORITHMS", v.algorithms, ("RS256", "ES256")
@@ -164,6 +170,12 @@ class Settings:
             ),
             oidc_token_auth_method=reader.optional(
                 "PORTAL_OIDC_TOKEN_AUTH_METHOD", v.token_auth_method, "client_secret_basic"
+            ),
+            oidc_private_key=reader.optional(
+                "PORTAL_OIDC_PRIVATE_KEY_FILE", v.private_key_file, None
+            ),
+            oidc_assertion_audience=reader.optional(
+                "PORTAL_OIDC_ASSERTION_AUDIENCE", v.assertion_audience, "token_endpoint"
             ),
             oidc_leeway_seconds=reader.optional(
                 "PORTAL_OIDC_LEEWAY_SECONDS", v.int_between(0, 300), 60
@@ -273,6 +285,7 @@ class Settings:
                 "must begin with a fixed folder (such as orders/{order_id}/) while "
                 "PORTAL_UNSIGNED_ORDER_IDS is set, so no OrderID can name another folder",
             )
+        self._client_authentication_checked()
         if self.oidc_email_trust == "xms_edov" and not v.single_tenant_issuer(self.oidc_issuer):
             raise SettingsError(
                 "PORTAL_OIDC_EMAIL_TRUST",
@@ -286,6 +299,29 @@ class Settings:
         if self.order_id_key is not None and self.order_id_key == self.secret_key.encode():
             raise SettingsError("PORTAL_ORDER_ID_KEY", "must differ from PORTAL_SECRET_KEY")
         return self._receipts_checked()
+
+    def _client_authentication_checked(self) -> None:
+        """The client secret is required unless ``private_key_jwt`` replaces it; it is still
+        required then while HS256 ID tokens, keyed with it, are allowed."""
+        method = self.oidc_token_auth_method
+        if method == "private_key_jwt" and self.oidc_private_key is None:
+            raise SettingsError(
+                "PORTAL_OIDC_PRIVATE_KEY_FILE",
+                "is required with PORTAL_OIDC_TOKEN_AUTH_METHOD=private_key_jwt",
+            )
+        if self.oidc_client_secret is None:
+            if method != "private_key_jwt":
+                raise SettingsError(
+                    "PORTAL_OIDC_CLIENT_SECRET",
+                    f"is required but not set (PORTAL_OIDC_TOKEN_AUTH_METHOD={method} "
+                    "sends it; private_key_jwt needs none)",
+                )
+            if "HS256" in self.oidc_algorithms:
+                raise SettingsError(
+                    "PORTAL_OIDC_CLIENT_SECRET",
+                    "is required while PORTAL_OIDC_ALGORITHMS allows HS256 "
+                    "(such ID tokens are verified with it)",
+                )
 
     def _receipts_checked(self) -> Settings:
         """Receipt settings need an issuer; a corporation's number its check digit; and a

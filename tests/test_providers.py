@@ -90,8 +90,7 @@ def portal_for(settings, provider: PanvaProvider, **changes: object) -> Flask:  
         settings,
         oidc_issuer=provider.issuer,
         oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET,
-        **{**provider.profile.portal, **changes},
+        **{"oidc_client_secret": CLIENT_SECRET, **provider.profile.portal, **changes},
     )
     app = create_app(portal_settings)
     app.config["TESTING"] = True

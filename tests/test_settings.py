@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from portal.settings import Settings, SettingsError
 
@@ -129,7 +134,8 @@ def test_each_required_setting_missing_is_named(name):
         ("PORTAL_OIDC_ALGORITHMS", "RS256 none"),
         ("PORTAL_OIDC_ALGORITHMS", "HS384"),
         ("PORTAL_OIDC_EMAIL_TRUST", "anything"),
-        ("PORTAL_OIDC_TOKEN_AUTH_METHOD", "private_key_jwt"),
+        ("PORTAL_OIDC_TOKEN_AUTH_METHOD", "client_secret_jwt"),
+        ("PORTAL_OIDC_ASSERTION_AUDIENCE", "https://idp.example.jp/token"),
         ("PORTAL_OIDC_LEEWAY_SECONDS", "301"),
         ("PORTAL_OIDC_LEEWAY_SECONDS", "-1"),
         ("PORTAL_OIDC_LOGOUT_URL", "https://x.example/logout?u={email}"),
@@ -200,6 +206,154 @@ def test_gunicorn_with_a_bad_setting_stops_with_one_line_and_no_traceback():
     assert result.returncode != 0
     assert "portal: setting PORTAL_STRIPE_WEBHOOK_SECRET: is required but not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# --- private_key_jwt ------------------------------------------------------------------------
+
+
+def _pem(key: PrivateKeyTypes, password: bytes | None = None) -> bytes:
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+@pytest.fixture(scope="module")
+def rsa_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "portal-oidc.pem"
+    path.write_bytes(_pem(rsa.generate_private_key(65537, 2048)))
+    return path
+
+
+def _pkjwt(key_file: Path, **env: str) -> dict[str, str]:
+    """GOOD switched to private_key_jwt with ``key_file``, and no client secret."""
+    changed = {k: v for k, v in GOOD.items() if k != "PORTAL_OIDC_CLIENT_SECRET"}
+    return {
+        **changed,
+        "PORTAL_OIDC_TOKEN_AUTH_METHOD": "private_key_jwt",
+        "PORTAL_OIDC_PRIVATE_KEY_FILE": str(key_file),
+        **env,
+    }
+
+
+def test_private_key_jwt_needs_no_client_secret(rsa_key_file):
+    settings = Settings.from_env(_pkjwt(rsa_key_file))
+    assert settings.oidc_token_auth_method == "private_key_jwt"
+    assert settings.oidc_client_secret is None
+    assert isinstance(settings.oidc_private_key, rsa.RSAPrivateKey)
+    assert settings.oidc_assertion_audience == "token_endpoint"
+    assert "PrivateKey" not in repr(settings)
+
+
+def test_private_key_jwt_without_a_key_file_names_the_key_setting(rsa_key_file):
+    env = _pkjwt(rsa_key_file)
+    del env["PORTAL_OIDC_PRIVATE_KEY_FILE"]
+    with pytest.raises(SettingsError, match=r"^PORTAL_OIDC_PRIVATE_KEY_FILE: is required with"):
+        Settings.from_env(env)
+
+
+def test_hs256_id_tokens_still_need_the_client_secret_with_private_key_jwt(rsa_key_file):
+    env = _pkjwt(rsa_key_file, PORTAL_OIDC_ALGORITHMS="HS256")
+    with pytest.raises(SettingsError, match=r"^PORTAL_OIDC_CLIENT_SECRET: is required while"):
+        Settings.from_env(env)
+    env["PORTAL_OIDC_CLIENT_SECRET"] = "line-channel-secret"
+    assert Settings.from_env(env).oidc_client_secret == "line-channel-secret"
+
+
+def test_the_client_secret_stays_required_for_the_secret_methods(rsa_key_file):
+    env = _pkjwt(rsa_key_file, PORTAL_OIDC_TOKEN_AUTH_METHOD="client_secret_post")
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(env)
+    assert str(error.value).startswith("PORTAL_OIDC_CLIENT_SECRET: is required but not set")
+
+
+def _self_signed_certificate(key: rsa.RSAPrivateKey) -> bytes:
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "portal")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _malformed_key_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Each wrong key file, with the words its one-line error must say."""
+    rsa_key = rsa.generate_private_key(65537, 2048)
+    files = {
+        "public-key.pem": (
+            rsa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            "is not a PEM private key",
+        ),
+        "certificate.pem": (_self_signed_certificate(rsa_key), "is not a PEM private key"),
+        "garbage.pem": (
+            b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+            "is not a PEM private key the portal can read",
+        ),
+        "encrypted.pem": (_pem(rsa_key, b"passphrase"), "is encrypted with a passphrase"),
+        "rsa-1024.pem": (
+            _pem(rsa.generate_private_key(65537, 1024)),  # noqa: S505 (the case refused)
+            "RSA key of 1024 bits: use 2048 bits or more",
+        ),
+        "ec-p384.pem": (
+            _pem(ec.generate_private_key(ec.SECP384R1())),
+            "unsupported key type (EC secp384r1)",
+        ),
+        "ed25519.pem": (_pem(ed25519.Ed25519PrivateKey.generate()), "unsupported key type"),
+    }
+    paths = {}
+    for name, (data, expected) in files.items():
+        (folder / name).write_bytes(data)
+        paths[name] = (folder / name, expected)
+    paths["missing.pem"] = (folder / "missing.pem", "must be the path of a readable PEM")
+    paths["a-folder"] = (folder, "must be the path of a readable PEM")
+    return paths
+
+
+MALFORMED_KEYS = [
+    "public-key.pem",
+    "certificate.pem",
+    "garbage.pem",
+    "encrypted.pem",
+    "rsa-1024.pem",
+    "ec-p384.pem",
+    "ed25519.pem",
+    "missing.pem",
+    "a-folder",
+]
+
+
+@pytest.fixture(scope="module")
+def malformed_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    return _malformed_key_files(tmp_path_factory.mktemp("bad-keys"))
+
+
+@pytest.mark.parametrize("case", MALFORMED_KEYS)
+def test_a_malformed_private_key_file_is_named_in_one_line_without_its_content(
+    malformed_keys, case
+):
+    path, expected = malformed_keys[case]
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(_pkjwt(path))
+    message = str(error.value)
+    assert message.startswith("PORTAL_OIDC_PRIVATE_KEY_FILE: ")
+    assert expected in message
+    assert "\n" not in message
+    if path.is_file():
+        for line in path.read_text(errors="replace").splitlines()[1:-1]:
+            assert line not in message
 
 
 # --- receipts (領収書) ---------------------------------------------------------------------

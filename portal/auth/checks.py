@@ -12,8 +12,9 @@ from typing import Any
 import requests
 
 from portal.auth.budget import TIMEOUT
+from portal.auth.client_key import client_key
 from portal.auth.discovery import discovery_url
-from portal.setting_values import single_tenant_issuer
+from portal.setting_values import TOKEN_AUTH_METHODS, single_tenant_issuer
 from portal.settings import Settings
 
 #: (level, line) with level ``ok``, ``warn`` or ``fail``.
@@ -38,7 +39,7 @@ def oidc_findings(settings: Settings, http: requests.Session | None = None) -> l
     findings = [("ok", f"discovery read from {url}"), _issuer(issuer, metadata.get("issuer"))]
     findings += _flow(metadata)
     findings += _algorithms(settings, metadata, http)
-    findings.append(_token_auth(settings, metadata))
+    findings += _token_auth(settings, metadata)
     findings.append(_userinfo(settings, metadata))
     findings.append(_logout(settings, metadata))
     findings.append(_email_trust(settings))
@@ -109,15 +110,38 @@ def _algorithms(
     return findings
 
 
-def _token_auth(settings: Settings, metadata: dict[str, Any]) -> Finding:
+def _token_auth(settings: Settings, metadata: dict[str, Any]) -> list[Finding]:
     method = settings.oidc_token_auth_method
     # OpenID Connect Discovery 1.0: when absent, the default is client_secret_basic.
     supported = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
-    if method in supported:
-        return ("ok", f"token endpoint client authentication {method}")
-    others = [m for m in supported if m in ("client_secret_basic", "client_secret_post")]
-    fix = f"set PORTAL_OIDC_TOKEN_AUTH_METHOD={others[0]}" if others else "no method the portal has"
-    return ("fail", f"token endpoint does not list {method} ({' '.join(supported)}): {fix}")
+    if method not in supported:
+        others = [m for m in supported if m in TOKEN_AUTH_METHODS]
+        fix = f"set PORTAL_OIDC_TOKEN_AUTH_METHOD={others[0]}" if others else "none the portal has"
+        if others and others[0] == "private_key_jwt":
+            fix += " and PORTAL_OIDC_PRIVATE_KEY_FILE"
+        return [("fail", f"token endpoint does not list {method} ({' '.join(supported)}): {fix}")]
+    if method != "private_key_jwt" or settings.oidc_private_key is None:
+        return [("ok", f"token endpoint client authentication {method}")]
+    key = client_key(settings.oidc_private_key)
+    audience = settings.oidc_assertion_audience
+    findings: list[Finding] = [
+        (
+            "ok",
+            f"token endpoint client authentication private_key_jwt: {key.alg}, kid {key.kid}, "
+            f"aud the {audience.replace('_', ' ')} (the provider must hold this public key: "
+            "portal oidc-public-jwk)",
+        )
+    ]
+    algorithms = metadata.get("token_endpoint_auth_signing_alg_values_supported")
+    if isinstance(algorithms, list) and key.alg not in algorithms:
+        findings.append(
+            (
+                "fail",
+                f"token endpoint takes assertions signed {' '.join(map(str, algorithms))}, "
+                f"not {key.alg}: give PORTAL_OIDC_PRIVATE_KEY_FILE a key of another type",
+            )
+        )
+    return findings
 
 
 def _userinfo(settings: Settings, metadata: dict[str, Any]) -> Finding:

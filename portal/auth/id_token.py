@@ -34,7 +34,8 @@ class TokenRules:
 
     issuer: str
     client_id: str
-    client_secret: str
+    #: ``None`` with ``private_key_jwt``; settings then forbid HS256.
+    client_secret: str | None
     algorithms: tuple[str, ...]
     leeway: int
 
@@ -59,6 +60,8 @@ def verify_id_token(
         )
     try:
         if alg == "HS256":
+            if rules.client_secret is None:
+                raise LoginRefused("token", "HS256 ID token, and no client secret to verify it")
             key: KeySet | OctKey = OctKey.import_key(rules.client_secret)
             token = jwt.decode(raw, key, algorithms=[alg])
         else:

@@ -24,6 +24,7 @@ from authlib.integrations.requests_client import OAuth2Session
 
 from portal.auth.budget import ProviderBudget, failed_call
 from portal.auth.claims import merged, needs_userinfo, verified_email
+from portal.auth.client_key import ClientKey, client_key
 from portal.auth.discovery import ProviderMetadata
 from portal.auth.id_token import TokenRules, verify_id_token
 from portal.auth.pending import PendingLogin
@@ -69,6 +70,10 @@ class OidcLogin:
             algorithms=settings.oidc_algorithms,
             leeway=settings.oidc_leeway_seconds,
         )
+        self._client_key: ClientKey | None = None
+        method = settings.oidc_token_auth_method
+        if method == "private_key_jwt" and settings.oidc_private_key is not None:
+            self._client_key = client_key(settings.oidc_private_key)
 
     def authorization_url(self, login: PendingLogin, redirect_uri: str) -> str:
         """Where to send the browser to start ``login``."""
@@ -159,9 +164,11 @@ class OidcLogin:
         return ProviderBudget(self._settings.oidc_budget_seconds)
 
     def _session(self, redirect_uri: str) -> OAuth2Session:
+        # With private_key_jwt authlib takes the key where the secret would go.
+        credential = self._client_key.jwk if self._client_key else self._settings.oidc_client_secret
         return OAuth2Session(
             client_id=self._settings.oidc_client_id,
-            client_secret=self._settings.oidc_client_secret,
+            client_secret=credential,
             token_endpoint_auth_method=self._settings.oidc_token_auth_method,
             scope=self._settings.oidc_scopes,
             redirect_uri=redirect_uri,
@@ -204,9 +211,12 @@ class OidcLogin:
         budget: ProviderBudget,
     ) -> dict[str, Any]:
         endpoint = metadata["token_endpoint"]
-        method = self._settings.oidc_token_auth_method
         try:
             with self._session(redirect_uri) as client:
+                if self._client_key:
+                    client.register_client_auth_method(
+                        self._client_key.assertion(self._assertion_audience(endpoint))
+                    )
                 token = client.fetch_token(
                     endpoint,
                     grant_type="authorization_code",
@@ -217,7 +227,7 @@ class OidcLogin:
         except AuthlibBaseError as exc:
             hint = ""
             if exc.error == "invalid_client":
-                hint = f" (PORTAL_OIDC_TOKEN_AUTH_METHOD={method}: check it and the secret)"
+                hint = f" ({self._client_check_hint()})"
             raise LoginRefused(
                 "provider",
                 f"token endpoint answered error={shown(exc.error, 60)} "
@@ -228,6 +238,24 @@ class OidcLogin:
         except ValueError as exc:
             raise LoginRefused("provider", "token endpoint answer is not a JSON object") from exc
         return dict(token)
+
+    def _assertion_audience(self, token_endpoint: str) -> str:
+        if self._settings.oidc_assertion_audience == "issuer":
+            return self._settings.oidc_issuer
+        return token_endpoint
+
+    def _client_check_hint(self) -> str:
+        """What to check when the token endpoint does not accept the portal as the client."""
+        method = self._settings.oidc_token_auth_method
+        if self._client_key is None:
+            return f"PORTAL_OIDC_TOKEN_AUTH_METHOD={method}: check it and the secret"
+        audience = self._settings.oidc_assertion_audience
+        return (
+            f"PORTAL_OIDC_TOKEN_AUTH_METHOD={method}: check that the provider has the public "
+            f"key of PORTAL_OIDC_PRIVATE_KEY_FILE (kid {self._client_key.kid}, "
+            f"{self._client_key.alg}; `portal oidc-public-jwk` prints it) and that it takes "
+            f"PORTAL_OIDC_ASSERTION_AUDIENCE={audience}"
+        )
 
     def _userinfo(
         self, endpoint: str, token: dict[str, Any], budget: ProviderBudget

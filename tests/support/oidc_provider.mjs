@@ -15,6 +15,8 @@
 //   POST /__test/rotate        a new signing key under a new kid; the old one is gone
 //   POST /__test/outage        {"path": "/token", "status": 502}: that endpoint answers with
 //                              this status and a gateway's HTML page until {"path": null}
+//   GET  /__test/client-assertions  the header and claims of every private_key_jwt client
+//                              assertion the token endpoint verified, oldest first
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 
@@ -58,8 +60,13 @@ function buildProvider(issuer, keys) {
       post_logout_redirect_uris: client.post_logout_redirect_uris,
       token_endpoint_auth_method: client.token_endpoint_auth_method || 'client_secret_basic',
       id_token_signed_response_alg: client.id_token_signed_response_alg || 'RS256',
+      // private_key_jwt: the portal's public keys, as `portal oidc-public-jwk` prints them.
+      ...(client.jwks ? { jwks: client.jwks } : {}),
     }],
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    async assertJwtClientAuthClaimsAndHeader(ctx, claims, header) {
+      state.assertions.push({ header, claims });
+    },
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'ES256', 'HS256'] },
     jwks: { keys },
     cookies: { keys: ['panva-profile-cookie-key'] },
@@ -178,6 +185,11 @@ async function testControl(req, res, url, state) {
     res.end(JSON.stringify({ kid: state.keys[0].kid }));
     return;
   }
+  if (req.method === 'GET' && url.pathname === '/__test/client-assertions') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(state.assertions));
+    return;
+  }
   if (req.method === 'POST' && url.pathname === '/__test/outage') {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
@@ -190,7 +202,9 @@ async function testControl(req, res, url, state) {
   res.end();
 }
 
-const state = { issuer: '', keys: [newSigningKey()], provider: null, outage: {} };
+const state = {
+  issuer: '', keys: [newSigningKey()], provider: null, outage: {}, assertions: [],
+};
 const prefix = profile.issuer_path || '';
 
 const server = http.createServer(async (req, res) => {

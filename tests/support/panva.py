@@ -53,6 +53,8 @@ class Profile:
     )
     #: Portal settings this shape needs (``Settings`` field names).
     portal: dict[str, Any] = field(default_factory=dict)
+    #: ``private_key_jwt``: the portal's public keys registered with the client (JWK Set).
+    client_jwks: dict[str, Any] | None = None
 
 
 PROFILES = {
@@ -97,6 +99,14 @@ PROFILES = {
         ),
         Profile("no-userinfo", claims_in_id_token=True, userinfo=False),
         Profile("clock-90s-ahead", claims_in_id_token=True, clock_offset_seconds=90),
+        # Okta, Keycloak, Auth0: the client proves itself with a JWT signed by its key;
+        # the test registers the portal's public keys (``client_jwks``) before starting.
+        Profile(
+            "private-key-jwt",
+            claims_in_id_token=True,
+            token_endpoint_auth_method="private_key_jwt",
+            portal={"oidc_token_auth_method": "private_key_jwt", "oidc_client_secret": None},
+        ),
     )
 }
 
@@ -127,6 +137,12 @@ class PanvaProvider:
         body = {"path": path, "status": status}
         answer = requests.post(f"{self._base}/__test/outage", json=body, timeout=5)
         answer.raise_for_status()
+
+    def client_assertions(self) -> list[dict[str, dict[str, Any]]]:
+        """Each ``private_key_jwt`` assertion the token endpoint verified: header, claims."""
+        answer = requests.get(f"{self._base}/__test/client-assertions", timeout=5)
+        answer.raise_for_status()
+        return list(answer.json())
 
     def hang(self) -> None:
         """Stop answering while still accepting connections (SIGSTOP), as a hung host does."""
@@ -160,6 +176,7 @@ def run_provider(profile: Profile, portal_url: str = "http://localhost") -> Iter
             "post_logout_redirect_uris": [f"{portal_url}/"],
             "token_endpoint_auth_method": profile.token_endpoint_auth_method,
             "id_token_signed_response_alg": profile.id_token_alg,
+            "jwks": profile.client_jwks,
         },
         "users": {"alice": profile.user},
     }
