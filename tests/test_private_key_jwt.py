@@ -25,7 +25,7 @@ from portal.cli import main
 from portal.setting_values import PrivateKey, private_key_file
 from tests.support.panva import CLIENT_ID, PROFILES, PanvaProvider, run_provider
 from tests.test_check_config_online import check
-from tests.test_providers import Journey, portal_for
+from tests.test_providers import Journey, assert_whole_journey, portal_for
 
 
 def _write_key(path: Path, key: PrivateKey) -> Path:
@@ -75,17 +75,7 @@ def test_private_key_jwt_logs_in_shows_orders_and_logs_out(
     provider, key_files, settings, s3, stripe_api, name, alg
 ):
     journey = Journey(portal_for(settings, provider, oidc_private_key=key(key_files, name)))
-
-    response = journey.login()
-    assert response.status_code == 302, response.get_data(as_text=True)
-    assert response.headers["Location"] == "/orders"
-    orders = journey.client.get("/orders")
-    assert orders.status_code == 200
-    assert "alice@example.com" in orders.get_data(as_text=True)
-    logout = journey.logout()
-    assert logout.headers["Location"].startswith(provider.issuer)
-    assert journey.browser.end_session(logout.headers["Location"]) == "http://localhost/"
-    assert journey.client.get("/orders").status_code == 302
+    assert_whole_journey(journey, provider)
 
     assertion = provider.client_assertions()[-1]
     assert assertion["header"]["alg"] == alg

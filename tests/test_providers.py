@@ -122,8 +122,11 @@ def test_each_provider_shape_logs_in_shows_orders_and_logs_out(
     if "oidc_logout_url" in changes:
         issuer = provider.issuer.rstrip("/") + "/"
         changes = {"oidc_logout_url": COGNITO_LOGOUT.format(issuer=issuer)}
-    journey = Journey(portal_for(settings, provider, **changes))
+    assert_whole_journey(Journey(portal_for(settings, provider, **changes)), provider)
 
+
+def assert_whole_journey(journey: Journey, provider: PanvaProvider) -> None:
+    """Log in → the orders page → logout, through the provider when it has a logout."""
     response = journey.login()
     assert response.status_code == 302, response.get_data(as_text=True)
     assert response.headers["Location"] == "/orders"
