@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -148,6 +149,30 @@ def private_key_file(raw: str) -> PrivateKey:
     raise ValueError(
         f"is an unsupported key type ({_key_type(key)}): use RSA (2048 bits or more, "
         "RS256) or EC P-256 (ES256)"
+    )
+
+
+def certificate_file(raw: str) -> x509.Certificate:
+    """A PEM X.509 certificate (Entra ID identifies the portal's key by its thumbprint)."""
+    try:
+        with open(raw, "rb") as file:
+            data = file.read(_MAX_KEY_FILE_BYTES + 1)
+    except OSError:
+        raise ValueError("must be the path of a readable PEM certificate file") from None
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise ValueError(
+            "is not a PEM certificate (-----BEGIN CERTIFICATE-----), such as "
+            "openssl req -new -x509 -key <key file> -subj /CN=portal -days 730 makes"
+        ) from None
+
+
+def same_public_key(certificate: x509.Certificate, key: PrivateKey) -> bool:
+    der = serialization.Encoding.DER
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    return certificate.public_key().public_bytes(der, spki) == key.public_key().public_bytes(
+        der, spki
     )
 
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+from cryptography import x509
 from dotenv import dotenv_values
 
 from portal import setting_values as v
@@ -53,6 +54,8 @@ class Settings:
     oidc_token_auth_method: str = "client_secret_basic"  # noqa: S105 (a method's name)
     #: The key ``private_key_jwt`` signs with (``PORTAL_OIDC_PRIVATE_KEY_FILE``).
     oidc_private_key: v.PrivateKey | None = field(default=None, repr=False)
+    #: That key's certificate, for providers that know the key by it (Entra ID: ``x5t``).
+    oidc_certificate: x509.Certificate | None = field(default=None, repr=False)
     #: ``aud`` of that assertion: ``token_endpoint`` (OIDC Core 9) or ``issuer`` (Auth0).
     oidc_assertion_audience: str = "token_endpoint"
     #: Clock difference tolerated between the provider and us, in seconds.
@@ -173,6 +176,9 @@ class Settings:
             ),
             oidc_private_key=reader.optional(
                 "PORTAL_OIDC_PRIVATE_KEY_FILE", v.private_key_file, None
+            ),
+            oidc_certificate=reader.optional(
+                "PORTAL_OIDC_CERTIFICATE_FILE", v.certificate_file, None
             ),
             oidc_assertion_audience=reader.optional(
                 "PORTAL_OIDC_ASSERTION_AUDIENCE", v.assertion_audience, "token_endpoint"
@@ -309,6 +315,16 @@ class Settings:
                 "PORTAL_OIDC_PRIVATE_KEY_FILE",
                 "is required with PORTAL_OIDC_TOKEN_AUTH_METHOD=private_key_jwt",
             )
+        if self.oidc_certificate is not None:
+            if self.oidc_private_key is None:
+                raise SettingsError(
+                    "PORTAL_OIDC_CERTIFICATE_FILE", "needs PORTAL_OIDC_PRIVATE_KEY_FILE"
+                )
+            if not v.same_public_key(self.oidc_certificate, self.oidc_private_key):
+                raise SettingsError(
+                    "PORTAL_OIDC_CERTIFICATE_FILE",
+                    "is not a certificate of the key in PORTAL_OIDC_PRIVATE_KEY_FILE",
+                )
         if self.oidc_client_secret is None:
             if method != "private_key_jwt":
                 raise SettingsError(

@@ -9,45 +9,47 @@ method and the key.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
+import subprocess
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from portal.auth.client_key import ASSERTION_SECONDS, client_key
 from portal.cli import main
-from portal.setting_values import PrivateKey, private_key_file
+from portal.setting_values import PrivateKey, certificate_file, private_key_file
 from tests.support.panva import CLIENT_ID, PROFILES, PanvaProvider, run_provider
 from tests.test_check_config_online import check
 from tests.test_providers import Journey, assert_whole_journey, portal_for
 
+#: How the README tells a shop to make its key.
+OPENSSL_GENPKEY = {
+    "rsa": ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    "ec": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+}
 
-def _write_key(path: Path, key: PrivateKey) -> Path:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)  # noqa: S607
 
 
 @pytest.fixture(scope="module")
 def key_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The shop's keys as PEM files: two registered at the provider, one not."""
     folder = tmp_path_factory.mktemp("client-keys")
-    return {
-        "rsa": _write_key(folder / "rsa.pem", rsa.generate_private_key(65537, 2048)),
-        "ec": _write_key(folder / "ec.pem", ec.generate_private_key(ec.SECP256R1())),
-        "stranger": _write_key(folder / "other.pem", rsa.generate_private_key(65537, 2048)),
-    }
+    files = {"rsa": "rsa", "ec": "ec", "stranger": "rsa"}
+    for name, kind in files.items():
+        _openssl("genpkey", *OPENSSL_GENPKEY[kind], "-out", str(folder / f"{name}.pem"))
+    return {name: folder / f"{name}.pem" for name in files}
 
 
 def public_jwk_set(key_file: Path) -> dict[str, list[dict[str, str]]]:
@@ -110,6 +112,49 @@ def test_the_assertion_can_name_the_issuer_as_its_audience_as_auth0_asks(
     assert provider.client_assertions()[-1]["claims"]["aud"] == provider.issuer
 
 
+def _certificate_of(key_file: Path, folder: Path) -> Path:
+    """What an Entra shop uploads: a self-signed certificate of the portal's key."""
+    path = folder / "portal.crt"
+    _openssl(
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        str(key_file),
+        "-subj",
+        "/CN=portal",
+        "-days",
+        "730",
+        "-out",
+        str(path),
+    )
+    return path
+
+
+def test_with_a_certificate_the_assertion_names_it_by_its_thumbprints_as_entra_asks(
+    provider, key_files, settings, s3, stripe_api, tmp_path
+):
+    path = _certificate_of(key_files["rsa"], tmp_path)
+    certificate = certificate_file(str(path))
+    app = portal_for(
+        settings,
+        provider,
+        oidc_private_key=key(key_files, "rsa"),
+        oidc_certificate=certificate,
+    )
+    assert Journey(app).login().status_code == 302
+
+    header = provider.client_assertions()[-1]["header"]
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    assert header["x5t#S256"] == _b64url(hashlib.sha256(der).digest())
+    assert header["x5t"] == _b64url(hashlib.sha1(der).digest())  # noqa: S324 (a name)
+    assert header["alg"] == "RS256"
+
+
+def _b64url(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def test_a_key_the_provider_does_not_hold_is_refused_and_the_log_names_the_method(
     provider, key_files, settings, s3, stripe_api, caplog
 ):
@@ -153,3 +198,41 @@ def test_the_public_jwk_set_has_no_private_member(key_files, capsys):
     (jwk,) = json.loads(capsys.readouterr().out)["keys"]
     assert set(jwk) == {"kty", "n", "e", "kid", "use", "alg"}
     assert jwk["alg"] == "RS256" and jwk["use"] == "sig"
+
+
+def test_check_config_online_shows_the_certificate_and_fails_on_an_expired_one(
+    provider, key_files, monkeypatch, capsys, tmp_path
+):
+    env = {
+        "PORTAL_OIDC_ISSUER": provider.issuer,
+        "PORTAL_OIDC_TOKEN_AUTH_METHOD": "private_key_jwt",
+        "PORTAL_OIDC_PRIVATE_KEY_FILE": str(key_files["rsa"]),
+        "PORTAL_OIDC_CERTIFICATE_FILE": str(_certificate_of(key_files["rsa"], tmp_path)),
+    }
+    status, out = check(monkeypatch, capsys, **env)
+    assert status == 0, out
+    assert "ok    certificate x5t#S256 " in out
+
+    expired = tmp_path / "expired.crt"
+    expired.write_bytes(_expired_certificate(key(key_files, "rsa")))
+    status, out = check(
+        monkeypatch, capsys, **{**env, "PORTAL_OIDC_CERTIFICATE_FILE": str(expired)}
+    )
+    assert status == 1
+    assert "fail  certificate x5t#S256 " in out and "expired" in out
+
+
+def _expired_certificate(private_key: PrivateKey) -> bytes:
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "portal")])
+    ended = datetime.now(UTC) - timedelta(days=1)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private_key.public_key())
+        .serial_number(2)
+        .not_valid_before(ended - timedelta(days=365))
+        .not_valid_after(ended)
+        .sign(private_key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)

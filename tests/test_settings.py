@@ -356,6 +356,40 @@ def test_a_malformed_private_key_file_is_named_in_one_line_without_its_content(
             assert line not in message
 
 
+def test_a_certificate_of_the_key_is_accepted_for_entra(rsa_key_file, tmp_path):
+    key = serialization.load_pem_private_key(rsa_key_file.read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    certificate = tmp_path / "portal.crt"
+    certificate.write_bytes(_self_signed_certificate(key))
+    settings = Settings.from_env(
+        _pkjwt(rsa_key_file, PORTAL_OIDC_CERTIFICATE_FILE=str(certificate))
+    )
+    assert settings.oidc_certificate is not None
+    assert "Certificate" not in repr(settings)
+
+
+def test_a_certificate_of_another_key_or_without_a_key_is_named(rsa_key_file, tmp_path):
+    other = tmp_path / "other.crt"
+    other.write_bytes(_self_signed_certificate(rsa.generate_private_key(65537, 2048)))
+    env = _pkjwt(rsa_key_file, PORTAL_OIDC_CERTIFICATE_FILE=str(other))
+    with pytest.raises(SettingsError, match=r"^PORTAL_OIDC_CERTIFICATE_FILE: is not a cert"):
+        Settings.from_env(env)
+    del env["PORTAL_OIDC_PRIVATE_KEY_FILE"]
+    env["PORTAL_OIDC_TOKEN_AUTH_METHOD"] = "client_secret_basic"
+    env["PORTAL_OIDC_CLIENT_SECRET"] = "very-secret-value"
+    with pytest.raises(SettingsError, match=r"^PORTAL_OIDC_CERTIFICATE_FILE: needs PORTAL_OIDC_PR"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("content", [b"", b"-----BEGIN CERTIFICATE-----\nbm9wZQ==\n"])
+def test_a_file_that_is_not_a_certificate_is_named(rsa_key_file, tmp_path, content):
+    path = tmp_path / "portal.crt"
+    path.write_bytes(content)
+    env = _pkjwt(rsa_key_file, PORTAL_OIDC_CERTIFICATE_FILE=str(path))
+    with pytest.raises(SettingsError, match=r"^PORTAL_OIDC_CERTIFICATE_FILE: is not a PEM cert"):
+        Settings.from_env(env)
+
+
 # --- receipts (領収書) ---------------------------------------------------------------------
 
 SHOP = {**GOOD, "PORTAL_RECEIPT_ISSUER_NAME": "株式会社サンプル商店"}

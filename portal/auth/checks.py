@@ -7,9 +7,11 @@ line is a problem that stops logins; ``warn`` is worth a look; ``ok`` is fine.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from cryptography import x509
 
 from portal.auth.budget import TIMEOUT
 from portal.auth.client_key import client_key
@@ -122,7 +124,7 @@ def _token_auth(settings: Settings, metadata: dict[str, Any]) -> list[Finding]:
         return [("fail", f"token endpoint does not list {method} ({' '.join(supported)}): {fix}")]
     if method != "private_key_jwt" or settings.oidc_private_key is None:
         return [("ok", f"token endpoint client authentication {method}")]
-    key = client_key(settings.oidc_private_key)
+    key = client_key(settings.oidc_private_key, settings.oidc_certificate)
     audience = settings.oidc_assertion_audience
     findings: list[Finding] = [
         (
@@ -132,6 +134,8 @@ def _token_auth(settings: Settings, metadata: dict[str, Any]) -> list[Finding]:
             "portal oidc-public-jwk)",
         )
     ]
+    if settings.oidc_certificate is not None:
+        findings.append(_certificate(settings.oidc_certificate, key.thumbprints["x5t#S256"]))
     algorithms = metadata.get("token_endpoint_auth_signing_alg_values_supported")
     if isinstance(algorithms, list) and key.alg not in algorithms:
         findings.append(
@@ -142,6 +146,16 @@ def _token_auth(settings: Settings, metadata: dict[str, Any]) -> list[Finding]:
             )
         )
     return findings
+
+
+def _certificate(certificate: x509.Certificate, thumbprint: str) -> Finding:
+    until = certificate.not_valid_after_utc
+    line = f"certificate x5t#S256 {thumbprint}, valid until {until:%Y-%m-%d}"
+    if until <= datetime.now(UTC):
+        return ("fail", line + ": expired, the provider refuses it (PORTAL_OIDC_CERTIFICATE_FILE)")
+    if until <= datetime.now(UTC) + timedelta(days=30):
+        return ("warn", line + ": upload a new one soon (PORTAL_OIDC_CERTIFICATE_FILE)")
+    return ("ok", line)
 
 
 def _userinfo(settings: Settings, metadata: dict[str, Any]) -> Finding:

@@ -73,7 +73,7 @@ class OidcLogin:
         self._client_key: ClientKey | None = None
         method = settings.oidc_token_auth_method
         if method == "private_key_jwt" and settings.oidc_private_key is not None:
-            self._client_key = client_key(settings.oidc_private_key)
+            self._client_key = client_key(settings.oidc_private_key, settings.oidc_certificate)
 
     def authorization_url(self, login: PendingLogin, redirect_uri: str) -> str:
         """Where to send the browser to start ``login``."""
