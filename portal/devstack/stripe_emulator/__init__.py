@@ -3,8 +3,8 @@
 For the demo, end-to-end tests and benchmarks only; never used in production. It speaks
 Stripe's wire format (Bearer keys, bracket-encoded parameters, list objects, ``expand``,
 Stripe's error JSON, ``Request-Id``, idempotency keys) so the portal talks to it through
-the real ``stripe`` SDK, and every object it returns has the same top-level keys as
-Stripe's own example of that object. State lives in memory.
+the real ``stripe`` SDK, and every object it returns has the shape of the API version
+the SDK pins (``tests/devstack/test_emulator_contract.py``). State lives in memory.
 
 Seed with :class:`EmulatorState` (``add_order``, ``add_customer``, ``add_price``), serve
 with :func:`create_app` (and :func:`portal.devstack.serving.run_in_thread`), then drive
@@ -15,7 +15,7 @@ what real Stripe does wrong (a restricted key's 403, 429, ``lock_timeout``, 5xx,
 ``state.events`` holds every webhook event with its delivery results, and
 ``state.wait_for_deliveries()`` waits for them.
 
-Modules: ``objects`` (Stripe objects from Stripe's examples), ``state`` (the store and
+Modules: ``objects`` (Stripe objects of the pinned version), ``state`` (the store and
 what happens to it), ``wire`` (parameters, errors, paging), ``expansion``, ``faults``,
 ``webhooks``
 (signing and delivery), ``api`` (``/v1``), ``pages`` (the hosted pages), ``app``.

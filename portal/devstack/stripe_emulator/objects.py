@@ -1,10 +1,12 @@
-"""Stripe objects, each built from Stripe's own example of it.
+"""Stripe objects as the pinned API version (``2026-10-28.endive``) sends them.
 
-Every builder deep-copies the example (``portal/devstack/stripe_objects.json``, a copy of
-the objects in Stripe's OpenAPI fixtures) and overrides the fields it knows, so an object
-always has exactly the example's top-level keys. Example values that would mislead a
-reader of the portal (a shipping cost of 1.5 billion, a cancellation in 2009) are reset
-to what a fresh object of that kind carries.
+Every builder deep-copies a template (``portal/devstack/stripe_objects.json``: Stripe's
+own example objects from its OpenAPI fixtures, brought to the pinned version: removed
+fields taken out, fields the version always sends added) and overrides the fields it
+knows. Example values that would mislead a reader of the portal (a shipping cost of 1.5
+billion, a cancellation in 2009) are reset to what a fresh object of that kind carries.
+``tests/devstack/test_emulator_contract.py`` checks every object sent, nested hashes
+included, against the shapes of Stripe's generated SDKs for that version.
 """
 
 from __future__ import annotations
@@ -19,15 +21,23 @@ from typing import Any
 
 Json = dict[str, Any]
 
-#: The packaged copy of Stripe's examples; the contract tests keep it equal, key for key,
-#: to ``tests/fixtures/stripe/fixtures3.json``.
+#: The templates: Stripe's examples, shaped by the pinned version (see the module docstring).
 EXAMPLES = Path(__file__).resolve().parent.parent / "stripe_objects.json"
-#: The API version events say they were rendered with: the one stripe 16 pins.
+#: The API version stripe 16 pins: the shape of every object here.
 API_VERSION = "2026-10-28.endive"
 ONE_DAY = 86_400
 
 _ALPHABET = string.ascii_letters + string.digits
 _KONBINI_CHAINS = ("familymart", "lawson", "ministop", "seicomart")
+#: Where the emulator's bank (and its account holder) are, for bank transfer instructions.
+_EMULATOR_ADDRESS = {
+    "city": "Chiyoda-ku",
+    "country": "JP",
+    "line1": "1-1 Marunouchi",
+    "line2": None,
+    "postal_code": "100-0005",
+    "state": "Tokyo",
+}
 
 
 @cache
@@ -136,6 +146,7 @@ def checkout_session(created: int, items: list[Json]) -> Json:
         id=new_id("cs_test_", 58),
         after_expiration=None,
         allow_promotion_codes=None,
+        allowed_payment_method_types=None,
         amount_subtotal=total,
         amount_total=total,
         automatic_tax={"enabled": False, "liability": None, "status": None, "provider": None},
@@ -192,7 +203,7 @@ def checkout_session(created: int, items: list[Json]) -> Json:
         subscription=None,
         success_url=None,
         total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        ui_mode="hosted",
+        ui_mode="hosted_page",
         url=None,
         adaptive_pricing=None,
         wallet_options=None,
@@ -229,6 +240,7 @@ def payment_intent(
         amount_received=0,
         application=None,
         application_fee_amount=None,
+        allowed_payment_method_types=None,
         automatic_payment_methods=None,
         canceled_at=None,
         cancellation_reason=None,
@@ -252,6 +264,7 @@ def payment_intent(
         payment_method_configuration_details=None,
         payment_method_options={},
         payment_method_types=[method],
+        payment_record=None,
         processing=None,
         receipt_email=None,
         review=None,
@@ -295,9 +308,11 @@ def bank_transfer_action(intent: Json, public_url: str) -> Json:
                     "type": "zengin",
                     "supported_networks": ["zengin"],
                     "zengin": {
+                        "account_holder_address": _EMULATOR_ADDRESS,
                         "account_holder_name": "STRIPE EMULATOR",
                         "account_number": "1234567",
                         "account_type": "futsu",
+                        "bank_address": _EMULATOR_ADDRESS,
                         "bank_code": "0001",
                         "bank_name": "Emulator Bank",
                         "branch_code": "001",
@@ -395,11 +410,12 @@ def refund(charge_obj: Json, amount: int, created: int) -> Json:
         created=created,
         currency=charge_obj["currency"],
         customer=charge_obj["customer"],
-        destination_details=None,
         metadata={},
         payment_intent=charge_obj["payment_intent"],
         status="succeeded",
     )
+    # Sent only for some payment methods' refunds (never as null).
+    del obj["destination_details"]
     return obj
 
 
@@ -422,7 +438,13 @@ def invoice(
         amount_remaining=0 if paid else total,
         attempt_count=1 if paid else 0,
         attempted=paid,
-        automatic_tax=None,
+        automatic_tax={
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
         billing_reason="subscription_create" if subscription else "manual",
         created=created,
         currency=session["currency"],
@@ -462,11 +484,8 @@ def _subscription_parent(subscription: str) -> Json:
     return {
         "type": "subscription_details",
         "quote_details": None,
-        "subscription_details": {
-            "metadata": {},
-            "subscription": subscription,
-            "subscription_proration_date": None,
-        },
+        # ``subscription_proration_date`` only when the invoice prorates (never null).
+        "subscription_details": {"metadata": {}, "subscription": subscription},
     }
 
 
