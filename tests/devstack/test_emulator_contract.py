@@ -254,6 +254,7 @@ def test_every_webhook_event_matches_the_pinned_version(contract):
         "checkout.session.async_payment_failed",
     }
     for event in contract.received:
+        assert event["api_version"] == stripe.api_version  # the endpoint's: the default
         assert contract.problems(event) == [], event["type"]
         # ``data.object`` is the object as the API would send it, unexpanded.
         assert contract.problems(event["data"]["object"]) == [], event["type"]

@@ -21,7 +21,7 @@ import stripe
 from flask import Flask, request
 
 from portal.devstack.serving import free_port, run_in_thread
-from portal.devstack.stripe_emulator import EmulatorState, create_app, parse_params
+from portal.devstack.stripe_emulator import EmulatorState, Endpoint, create_app, parse_params
 
 KEY = "sk_test_emulator1234567890"
 SECRET = "whsec_emulator123"
@@ -1087,6 +1087,22 @@ def test_every_webhook_endpoint_gets_every_event_signed_with_its_own_secret(rece
     assert other.kinds("whsec_2") == ["charge.refunded"] * 2
     ids = [json.loads(payload)["id"] for payload, _ in receiver.got]
     assert len(set(ids)) == 2
+
+
+def test_each_event_carries_its_endpoints_api_version_the_sdks_by_default(receiver):
+    older = Receiver()
+    with run_in_thread(older.app()) as server:
+        older.url = f"{server.url}/hook"
+        state = EmulatorState()
+        targets = [(receiver.url, SECRET), Endpoint(older.url, "whsec_2", "2025-03-31.basil")]
+        with run_in_thread(create_app(state, api_key=KEY, webhook_targets=targets)):
+            state.refund(state.add_order("a@example.com")["id"])
+            assert state.wait_for_deliveries()
+    pinned, basil = json.loads(receiver.got[0][0]), json.loads(older.got[0][0])
+    assert pinned["api_version"] == stripe.api_version == "2026-10-28.endive"
+    assert basil["api_version"] == "2025-03-31.basil"
+    assert pinned["id"] == basil["id"] and pinned["data"] == basil["data"]
+    assert older.kinds("whsec_2") == ["charge.refunded"]
 
 
 def test_events_are_kept_in_order_with_their_delivery(state, receiver):

@@ -24,12 +24,13 @@ what happens to it), ``wire`` (parameters, errors, paging), ``expansion``, ``fau
 from portal.devstack.stripe_emulator.app import create_app
 from portal.devstack.stripe_emulator.objects import API_VERSION, template
 from portal.devstack.stripe_emulator.state import EmulatorState
-from portal.devstack.stripe_emulator.webhooks import SentEvent, signature_header
+from portal.devstack.stripe_emulator.webhooks import Endpoint, SentEvent, signature_header
 from portal.devstack.stripe_emulator.wire import StripeError, parse_params
 
 __all__ = [
     "API_VERSION",
     "EmulatorState",
+    "Endpoint",
     "SentEvent",
     "StripeError",
     "create_app",

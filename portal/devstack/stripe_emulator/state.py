@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from portal.devstack.stripe_emulator import objects
 from portal.devstack.stripe_emulator.faults import Faults
 from portal.devstack.stripe_emulator.objects import Json
-from portal.devstack.stripe_emulator.webhooks import Outbox, SentEvent
+from portal.devstack.stripe_emulator.webhooks import Endpoint, Outbox, SentEvent
 
 #: Payment methods a seeded or paid session can use.
 PAYMENT_METHODS = ("card", "konbini", "customer_balance")
@@ -64,8 +64,8 @@ class EmulatorState:
         self.delivery_wait_seconds = 2.0
         #: Where the emulator is served; links in objects start with it.
         self.public_url = ""
-        #: ``(url, signing secret)`` of the webhook endpoints events are sent to.
-        self.webhook_targets: list[tuple[str, str]] = []
+        #: The webhook endpoints events are sent to.
+        self.webhook_targets: list[Endpoint] = []
         self._last_created = 0
         self._outboxes: dict[tuple[str, str], Outbox] = {}
 
@@ -383,17 +383,23 @@ class EmulatorState:
     # --- webhooks ------------------------------------------------------------------------
 
     def emit(self, kind: str, obj: Json) -> SentEvent:
-        """Send an event about ``obj`` (as it is now) to every webhook target; no waiting."""
+        """Send an event about ``obj`` (as it is now) to every webhook target, each with its
+        endpoint's API version; no waiting."""
         with self.lock:
             event = objects.event(
                 kind, copy.deepcopy(obj), int(time.time()), len(self.webhook_targets)
             )
-            sent = SentEvent(
-                event, json.dumps(event).encode(), {url for url, _ in self.webhook_targets}
-            )
+            payloads = {
+                target.url: json.dumps({**event, "api_version": target.api_version}).encode()
+                for target in self.webhook_targets
+            }
+            sent = SentEvent(event, payloads, set(payloads))
             self.events.append(sent)
-            for url, secret in self.webhook_targets:
-                self._outboxes.setdefault((url, secret), Outbox(url, secret)).post(sent)
+            for target in self.webhook_targets:
+                outbox = self._outboxes.setdefault(
+                    (target.url, target.secret), Outbox(target.url, target.secret)
+                )
+                outbox.post(sent)
             return sent
 
     def wait_for_deliveries(self, timeout: float = 5.0) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from portal.devstack.stripe_emulator.objects import Json
+from portal.devstack.stripe_emulator.objects import API_VERSION, Json
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,28 @@ def signature_header(payload: bytes, secret: str, timestamp: int | None = None) 
     return f"t={t},v1={mac}"
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """A webhook endpoint, as a Stripe account has them."""
+
+    url: str
+    #: Its signing secret (``whsec_…``).
+    secret: str
+    #: The API version its events say they were rendered with: at Stripe, the one chosen
+    #: when the endpoint was created (the account's default unless given). The emulator
+    #: renders objects in the pinned version's shape whatever this says.
+    api_version: str = API_VERSION
+
+
 @dataclass
 class SentEvent:
     """An event and how its delivery to each endpoint went."""
 
+    #: The event as the pinned API version renders it.
     event: Json
-    #: The exact bytes every endpoint receives (and the signature covers).
-    payload: bytes
+    #: Per endpoint URL, the exact bytes it receives (and the signature covers): the event
+    #: with that endpoint's ``api_version``.
+    payloads: dict[str, bytes]
     #: Endpoint URLs still to be tried.
     pending: set[str]
     #: Per endpoint URL, the last attempt's HTTP status (``"200"``) or error name.
@@ -98,7 +113,7 @@ class Outbox:
                     self._draining = False
                     return
                 sent = self._queue.popleft()
-            sent.finished(self.url, self._deliver(sent.payload))
+            sent.finished(self.url, self._deliver(sent.payloads[self.url]))
 
     def _deliver(self, payload: bytes) -> str:
         result = "not sent"
