@@ -108,6 +108,10 @@ def _seed(state: EmulatorState) -> None:
     state.add_order("hanako@example.jp", mode="subscription", client_reference_id="JP-SUB")
     sub = state.add_order("hanako@example.jp", mode="subscription")
     state.refund(sub["id"])
+    for status in ("needs_response", "won", "lost"):
+        state.dispute(
+            state.add_order("hanako@example.jp", client_reference_id=f"JP-{status}")["id"], status
+        )
     konbini = state.add_order(
         "hanako@example.jp", payment_method="konbini", payment_status="unpaid"
     )
@@ -205,6 +209,9 @@ def test_payments_charges_refunds_and_invoices_match_the_pinned_version(contract
         assert contract.problems(contract.get(f"/v1/charges/{charge}")) == []
         asked = ("refunds", "payment_intent", "customer")
         assert contract.problems(contract.get(f"/v1/charges/{charge}", *asked), *asked) == []
+    disputes = contract.get("/v1/disputes", "data.charge", "data.payment_intent", limit=100)
+    assert len(disputes["data"]) == 3
+    assert contract.problems(disputes, "data.charge", "data.payment_intent") == []
     refunds = contract.get("/v1/refunds", "data.charge", limit=100)
     assert refunds["data"] and contract.problems(refunds, "data.charge") == []
     for invoice in list(state.invoices):
@@ -252,6 +259,8 @@ def test_every_webhook_event_matches_the_pinned_version(contract):
         "charge.refunded",
         "checkout.session.async_payment_succeeded",
         "checkout.session.async_payment_failed",
+        "charge.dispute.created",
+        "charge.dispute.closed",
     }
     for event in contract.received:
         assert event["api_version"] == stripe.api_version  # the endpoint's: the default

@@ -647,6 +647,36 @@ def test_refunds_update_the_charge_and_send_charge_refunded(client, state, recei
     assert receiver.kinds() == ["charge.refunded", "charge.refunded"]
 
 
+def test_a_dispute_marks_the_charge_disputed_and_is_listed_for_its_payment(client, state, receiver):
+    session = state.add_order("a@example.com", items=[("Scan", 3000, 1)])
+    opened = state.dispute(session["id"])
+    charge = client.v1.charges.retrieve(opened["charge"])
+    assert charge.disputed and opened["amount"] == 3000 and opened["status"] == "needs_response"
+    listed = client.v1.disputes.list(params={"payment_intent": session["payment_intent"]})
+    assert [d.id for d in listed.data] == [opened["id"]]
+    assert receiver.kinds() == ["charge.dispute.created", "charge.dispute.funds_withdrawn"]
+
+
+def test_a_decided_dispute_is_closed_and_the_charge_stays_disputed(client, state, receiver):
+    won = state.add_order("a@example.com")
+    first = state.dispute(won["id"], "under_review")
+    assert state.dispute(won["id"], "won")["id"] == first["id"]
+    lost = state.add_order("b@example.com")
+    state.dispute(lost["id"], "lost")  # opened and decided at once
+    statuses = {d.payment_intent: d.status for d in client.v1.disputes.list().data}
+    assert statuses == {won["payment_intent"]: "won", lost["payment_intent"]: "lost"}
+    assert all(c["disputed"] for c in state.charges.values())
+    assert receiver.kinds() == [
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.closed",
+    ]
+
+
 def test_subscription_sessions_carry_their_subscription(client, state):
     customer = state.add_customer("s@example.com")["id"]
     session = state.add_order("s@example.com", customer=customer, mode="subscription")

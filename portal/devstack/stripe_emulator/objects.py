@@ -419,6 +419,36 @@ def refund(charge_obj: Json, amount: int, created: int) -> Json:
     return obj
 
 
+#: A dispute's statuses while the card issuer has not decided, and once it has.
+OPEN_DISPUTE_STATUSES = ("warning_needs_response", "needs_response", "under_review")
+CLOSED_DISPUTE_STATUSES = ("won", "lost")
+
+
+def dispute(charge_obj: Json, created: int, status: str, reason: str) -> Json:
+    """A chargeback of the whole of ``charge_obj``, its evidence due in a week."""
+    obj = template("dispute")
+    card: Json = dict(obj["payment_method_details"]["card"])
+    card.update(brand="visa", case_type="chargeback", network_reason_code="10.4")
+    obj.update(
+        id=new_id("dp_"),
+        amount=charge_obj["amount"],
+        balance_transactions=[],
+        charge=charge_obj["id"],
+        created=created,
+        currency=charge_obj["currency"],
+        enhanced_eligibility_types=[],
+        is_charge_refundable=False,
+        livemode=False,
+        metadata={},
+        payment_intent=charge_obj["payment_intent"],
+        payment_method_details={"type": "card", "card": card},
+        reason=reason,
+        status=status,
+    )
+    obj["evidence_details"].update(due_by=created + 7 * ONE_DAY, enhanced_eligibility={})
+    return obj
+
+
 def invoice(
     session: Json, created: int, public_url: str, *, subscription: str | None = None
 ) -> Json:

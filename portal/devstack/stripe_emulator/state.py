@@ -357,6 +357,55 @@ class EmulatorState:
         sent.wait(self.delivery_wait_seconds)
         return charge
 
+    def dispute(
+        self, session_id: str, status: str = "needs_response", *, reason: str = "fraudulent"
+    ) -> Json:
+        """The buyer's card issuer disputes the order's charge, or decides its dispute.
+
+        An open ``status`` (``needs_response``, ``warning_needs_response``,
+        ``under_review``) opens a dispute as Stripe does: the charge says
+        ``disputed: true`` (and keeps saying it), the whole amount is withdrawn
+        (``charge.dispute.created``, ``charge.dispute.funds_withdrawn``); an open one
+        just changes status (``charge.dispute.updated``). ``won`` or
+        ``lost`` closes the charge's open dispute, opening one first if there is none
+        (``charge.dispute.closed``, and ``charge.dispute.funds_reinstated`` when won).
+        Returns the dispute.
+        """
+        if status not in objects.OPEN_DISPUTE_STATUSES + objects.CLOSED_DISPUTE_STATUSES:
+            raise ValueError(f"not a dispute status: {status}")
+        with self.lock:
+            intent = self.intent_of(self.sessions[session_id])
+            assert intent is not None and intent["latest_charge"], f"{session_id} was not paid"
+            charge = self.charges[intent["latest_charge"]]
+            found = self._open_dispute(charge["id"])
+            if found is None:
+                opening = "needs_response" if status in objects.CLOSED_DISPUTE_STATUSES else status
+                found = objects.dispute(charge, self.next_created(), opening, reason)
+                self.disputes[found["id"]] = found
+                charge["disputed"] = True
+                self.emit("charge.dispute.created", found)
+                sent = self.emit("charge.dispute.funds_withdrawn", found)
+            elif status in objects.OPEN_DISPUTE_STATUSES:
+                found["status"] = status
+                sent = self.emit("charge.dispute.updated", found)
+            if status in objects.CLOSED_DISPUTE_STATUSES:
+                found["status"] = status
+                sent = self.emit("charge.dispute.closed", found)
+                if status == "won":
+                    sent = self.emit("charge.dispute.funds_reinstated", found)
+        sent.wait(self.delivery_wait_seconds)
+        return found
+
+    def _open_dispute(self, charge_id: str) -> Json | None:
+        return next(
+            (
+                d
+                for d in self.disputes.values()
+                if d["charge"] == charge_id and d["status"] in objects.OPEN_DISPUTE_STATUSES
+            ),
+            None,
+        )
+
     def intent_of(self, session: Json) -> Json | None:
         """The PaymentIntent that pays ``session``: its own, or (subscription mode) the one
         on its invoice."""
