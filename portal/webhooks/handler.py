@@ -31,6 +31,21 @@ REFUND_EVENTS = frozenset(
     }
 )
 
+#: Events about a dispute (chargeback); each Dispute names its ``payment_intent``. An
+#: open dispute withholds the order's files, a decided one gives them back or ends them,
+#: so a cached order must not outlive the news.
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
+#: Events that change the orders a payment intent paid for.
+PAYMENT_EVENTS = REFUND_EVENTS | DISPUTE_EVENTS
+
 
 class EventHandler:
     """Handles each event id once; an event only invalidates, it never becomes state.
@@ -68,7 +83,7 @@ class EventHandler:
         return outcome
 
     def _handle(self, event: StripeEvent) -> str:
-        acts = event.type in SESSION_EVENTS or event.type in REFUND_EVENTS
+        acts = event.type in SESSION_EVENTS or event.type in PAYMENT_EVENTS
         if not acts and not self._forwarder:
             return "ignored"  # nothing to remember: a repeat would do nothing either
         if self._forwarder:
@@ -89,7 +104,7 @@ class EventHandler:
 
 
 def _payment_intent(event: StripeEvent) -> str | None:
-    if event.type not in REFUND_EVENTS:
+    if event.type not in PAYMENT_EVENTS:
         return None
     payment_intent = event.payload["data"]["object"].get("payment_intent")
     return payment_intent if isinstance(payment_intent, str) else None

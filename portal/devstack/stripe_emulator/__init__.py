@@ -9,16 +9,17 @@ the SDK pins (``tests/devstack/test_emulator_contract.py``). State lives in memo
 Seed with :class:`EmulatorState` (``add_order``, ``add_customer``, ``add_price``), serve
 with :func:`create_app` (and :func:`portal.devstack.serving.run_in_thread`), then drive
 it through the SDK, the hosted pages (``/pay/<plink>``, ``/vouchers/<pi>``) or the
-state's helpers (``mark_paid``, ``refund``, ``fail_payment``). ``state.calls`` logs API
-requests, ``state.latency_seconds`` slows each one down, ``state.faults`` switches on
-what real Stripe does wrong (a restricted key's 403, 429, ``lock_timeout``, 5xx, hangs),
+state's helpers (``mark_paid``, ``refund``, ``fail_payment``, ``dispute``).
+``state.calls`` logs API requests (``state.requests`` with their parameters),
+``state.latency_seconds`` slows each one down, ``state.faults`` switches on what real
+Stripe does wrong (a restricted key's 403, 429, ``lock_timeout``, 5xx, hangs),
 ``state.events`` holds every webhook event with its delivery results, and
 ``state.wait_for_deliveries()`` waits for them.
 
 Modules: ``objects`` (Stripe objects of the pinned version), ``state`` (the store and
 what happens to it), ``wire`` (parameters, errors, paging), ``expansion``, ``faults``,
-``webhooks``
-(signing and delivery), ``api`` (``/v1``), ``pages`` (the hosted pages), ``app``.
+``webhooks`` (signing and delivery), ``api`` (``/v1``), ``pages`` (the hosted pages),
+``app``.
 """
 
 from portal.devstack.stripe_emulator.app import create_app

@@ -62,7 +62,7 @@ def make_blueprint(state: EmulatorState, api_key: str) -> Blueprint:
     @blueprint.before_request
     def gate() -> Response | None:
         g.request_id = new_id("req_", 14)
-        state.record_call(request.method, request.path)
+        state.record_call(request.method, request.path, _pairs())
         if state.latency_seconds > 0:
             time.sleep(state.latency_seconds)
         refused = _refusal(api_key)

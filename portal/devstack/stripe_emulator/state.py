@@ -51,6 +51,9 @@ class EmulatorState:
         self.events: list[SentEvent] = []
         #: ``(method, path)`` of every API request, for tests and benchmarks.
         self.calls: list[tuple[str, str]] = []
+        #: Every API request with its parameters as sent (``(method, path, [(key,
+        #: value), …])``, bracket-encoded): tests check them against the pinned version.
+        self.requests: list[tuple[str, str, list[tuple[str, str]]]] = []
         #: Added to every API request, to stand in for the network (benchmarks).
         self.latency_seconds = 0.0
         #: Switches for what real Stripe does wrong: a restricted key, 429, 5xx, hangs.
@@ -71,15 +74,19 @@ class EmulatorState:
 
     # --- bookkeeping ---------------------------------------------------------------------
 
-    def record_call(self, method: str, path: str) -> None:
-        """Log one API request."""
+    def record_call(
+        self, method: str, path: str, params: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Log one API request (and its parameters)."""
         with self.lock:
             self.calls.append((method, path))
+            self.requests.append((method, path, list(params or [])))
 
     def reset_calls(self) -> None:
         """Forget the call log."""
         with self.lock:
             self.calls.clear()
+            self.requests.clear()
 
     def next_created(self) -> int:
         """Now, but strictly after the last one given, so newest-first is deterministic."""
