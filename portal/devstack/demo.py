@@ -35,7 +35,7 @@ from portal.devstack.stripe_emulator import create_app as create_emulator
 from portal.devstack.worker import FulfilmentWorker
 from portal.fulfilment.commands import watch_once
 from portal.fulfilment.wiring import make_alerts
-from portal.order_refs import sign
+from portal.order_refs import order_id_of, sign
 from portal.setting_values import JAPANESE_FONT_CANDIDATES
 from portal.settings import Settings
 
@@ -167,6 +167,9 @@ def demo_stack(
             }
         )
         stack.enter_context(run_in_thread(create_app(settings), host=HOST, port=portal_port))
+        # Once the portal hears it: JP-1008's card issuer disputes the payment, so its
+        # files are withheld while the dispute is open (and the shop is alerted).
+        emulator.dispute(_session_of(emulator, "JP-1008"))
         stack.enter_context(_watching(settings))
         yield DemoStack(
             portal_url=portal_url,
@@ -270,6 +273,7 @@ def seed_orders(emulator: EmulatorState, s3: Any, order_id_key: bytes, link_id: 
         (hanako, "JP-1004", "jpy", [("Poster B2", 4500, 1)], "paid", "card", False),
         (hanako, "JP-1005", "usd", [("Digital album", 1999, 1)], "paid", "card", True),
         (hanako, "JP-1007", "jpy", [("Film scan", 2000, 1)], "paid", "card", False),
+        (hanako, "JP-1008", "jpy", [("Photo print set", 3500, 1)], "paid", "card", True),
         (
             hanako,
             "JP-1006",
@@ -330,6 +334,14 @@ def seed_orders(emulator: EmulatorState, s3: Any, order_id_key: bytes, link_id: 
             items=[("Print", 100 * n, 1)],
         )
         _put_files(s3, order_id)
+
+
+def _session_of(emulator: EmulatorState, order_id: str) -> str:
+    return next(
+        session_id
+        for session_id, session in emulator.sessions.items()
+        if order_id_of(session["client_reference_id"] or "") == order_id
+    )
 
 
 def _iso(moment: int) -> bytes:

@@ -59,10 +59,14 @@ def test_seeded_orders_show_in_jpy_and_usd_with_their_states(stack):
     assert "Awaiting payment" in page and "Paid" in page
 
 
-def test_a_paid_order_without_files_is_being_prepared(stack):
+def test_paid_orders_without_files_say_why_being_prepared_or_disputed(stack):
+    # One login for both: the demo's customers are rate-limited like real ones.
     browser, orders = _login(stack, "hanako@example.jp")
     link = re.search(r'href="(/orders/cs_[^"]+)">Poster B2<', orders.text).group(1)
     assert "being prepared" in browser.get(stack.portal_url + link, timeout=10).text
+    link = re.search(r'href="(/orders/cs_[^"]+)">JP-1008<', orders.text).group(1)
+    page = browser.get(stack.portal_url + link, timeout=10).text
+    assert "Payment disputed" in page and "/files/" not in page
 
 
 def test_the_customer_with_120_orders_pages_through_them(stack):
