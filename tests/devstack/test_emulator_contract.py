@@ -23,6 +23,8 @@ from flask import Flask, request
 
 from portal.devstack.serving import free_port, run_in_thread
 from portal.devstack.stripe_emulator import API_VERSION, EmulatorState, create_app
+from portal.devstack.stripe_emulator.expansion import EXPANDABLE
+from tests.support.stripe_operations import expand_problem
 from tests.support.stripe_schema import (
     Checker,
     expand_tree,
@@ -178,6 +180,18 @@ def test_the_pinned_invoice_has_no_subscription_charge_or_payment_intent():
     # Removed in 2025-03-31.basil: the payment sits on invoice.payments, the subscription
     # on invoice.parent.subscription_details.
     assert not {"subscription", "charge", "payment_intent"} & set(fields_of(stripe.Invoice))
+
+
+def test_the_emulator_expands_exactly_what_the_pinned_version_expands():
+    for kind, fields in EXPANDABLE.items():
+        if kind.startswith(("list:", "hash:")):
+            continue
+        cls = resource_class(kind)
+        for field, target in fields.items():
+            if target.startswith("hash:"):  # walked through: a nested hash, not expandable
+                assert kind_of(fields_of(cls)[field]).form == "object", (kind, field)
+            else:
+                assert expand_problem(cls, field) is None, (kind, field)
 
 
 # --- the objects -----------------------------------------------------------------------

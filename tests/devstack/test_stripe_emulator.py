@@ -434,7 +434,9 @@ def test_line_item_prices_expand_to_their_products(client, state):
     assert item.price.product.name == "Scan"
 
 
-@pytest.mark.parametrize("path", ["foo", "customer.foo", "data.line_items", "payment_intent.nope"])
+@pytest.mark.parametrize(
+    "path", ["foo", "customer.foo", "data.line_items", "payment_intent.nope", "shipping_cost"]
+)
 def test_a_path_that_cannot_be_expanded_is_400(client, state, path):
     session = state.add_order("a@example.com")
     with pytest.raises(stripe.InvalidRequestError, match=r"cannot be expanded") as bad:

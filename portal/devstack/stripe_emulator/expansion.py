@@ -26,10 +26,10 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "line_items": "list:item",
         "payment_intent": "payment_intent",
         "payment_link": "payment_link",
-        "shipping_cost": "shipping_cost",
+        "shipping_cost": "hash:shipping_cost",
     },
     # ``taxes`` is includable (sent only when asked for); the emulator charges no shipping.
-    "shipping_cost": {"taxes": "line_item.tax"},
+    "hash:shipping_cost": {"taxes": "line_item.tax"},
     "payment_intent": {"customer": "customer", "latest_charge": "charge"},
     "charge": {
         "customer": "customer",
@@ -39,12 +39,15 @@ EXPANDABLE: dict[str, dict[str, str]] = {
     "refund": {"charge": "charge", "payment_intent": "payment_intent"},
     "dispute": {"charge": "charge", "payment_intent": "payment_intent"},
     # ``taxes`` is includable (sent only when asked for), not an id that expands.
-    "item": {"price": "price", "taxes": "line_item.tax"},
+    "item": {"price": "hash:price", "taxes": "line_item.tax"},
+    # A line item's price is always there (not an id): walked through to its product.
+    "hash:price": {"product": "product"},
     "price": {"product": "product"},
     "payment_link": {"line_items": "list:item"},
     "invoice": {"customer": "customer", "payments": "list:invoice_payment"},
     "invoice_payment": {"invoice": "invoice", "payment": "hash:invoice_payment.payment"},
-    # A nested hash is walked through, not expanded: ``data.payment.payment_intent``.
+    # A nested hash (``hash:…``) is walked through, never expanded itself:
+    # ``data.payment.payment_intent`` expands, ``data.payment`` is a 400.
     "hash:invoice_payment.payment": {"payment_intent": "payment_intent", "charge": "charge"},
     "customer": {},
     "billing_portal.session": {},
@@ -80,6 +83,8 @@ def _add(tree: Tree, kind: str, parts: list[str], path: str) -> None:
             raise StripeError(400, f"This property cannot be expanded ({path}).", param="expand")
         node = node.setdefault(part, (target, {}))[1]
         kind = target
+    if kind.startswith("hash:"):
+        raise StripeError(400, f"This property cannot be expanded ({path}).", param="expand")
 
 
 def kinds_in(tree: Tree) -> list[str]:
