@@ -64,7 +64,7 @@ def test_paid_orders_without_files_say_why_being_prepared_or_disputed(stack):
     browser, orders = _login(stack, "hanako@example.jp")
     link = re.search(r'href="(/orders/cs_[^"]+)">Poster B2<', orders.text).group(1)
     assert "being prepared" in browser.get(stack.portal_url + link, timeout=10).text
-    link = re.search(r'href="(/orders/cs_[^"]+)">JP-1008<', orders.text).group(1)
+    link = re.search(r'href="(/orders/cs_[^"]+)">Photo print set<', orders.text).group(1)
     page = browser.get(stack.portal_url + link, timeout=10).text
     assert "Payment disputed" in page and "/files/" not in page
 
