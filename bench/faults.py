@@ -138,7 +138,7 @@ PHASES = (
 @dataclass
 class Answer:
     kind: str
-    status: int  # 0: no answer within CLIENT_TIMEOUT
+    status: int  # 0: no answer within the client's timeout (CLIENT_TIMEOUT)
     seconds: float
     stale: bool = False
 
@@ -169,8 +169,16 @@ class Shopper:
 class Traffic:
     """The steady load, and the webhooks Stripe sent, with what each got back."""
 
-    def __init__(self, stack: Stack, server: Server, shoppers: list[Shopper]) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        server: Server,
+        shoppers: list[Shopper],
+        timeout: float = CLIENT_TIMEOUT,
+    ) -> None:
         self._stack = stack
+        #: A request still unanswered after this long is recorded as no answer.
+        self._timeout = timeout
         self._server = server
         self._shoppers = shoppers
         self._pool = ThreadPoolExecutor(max_workers=400)
@@ -248,12 +256,12 @@ class Traffic:
         url = self._server.url + path
         self._timed(
             kind,
-            lambda: shopper.browser.get(url, timeout=CLIENT_TIMEOUT, allow_redirects=False),
+            lambda: shopper.browser.get(url, timeout=self._timeout, allow_redirects=False),
         )
 
     def _health(self) -> None:
         url = f"{self._server.url}/healthz"
-        self._timed("healthz", lambda: requests.get(url, timeout=CLIENT_TIMEOUT))
+        self._timed("healthz", lambda: requests.get(url, timeout=self._timeout))
 
     def _flood(self) -> None:
         """A new event, or (one time in three) one sent before: Stripe's retries."""
@@ -261,7 +269,7 @@ class Traffic:
             sent = list(self._sent[-200:])
         if sent and _CHANCE.random() < 1 / 3:
             _shopper, body = _CHANCE.choice(sent)
-            self._timed("webhook", lambda: post_event(self._stack, self._server, body))
+            self._timed("webhook", lambda: self._post(body))
             return
         self._webhook()
 
@@ -269,11 +277,14 @@ class Traffic:
         shopper = _CHANCE.choice(self._shoppers)
         order = new_order(self._stack, shopper.email, next(self._numbers))
         body = event_body(order)
-        response = self._timed("webhook", lambda: post_event(self._stack, self._server, body))
+        response = self._timed("webhook", lambda: self._post(body))
         with self._lock:
             self._sent.append((shopper, body))
             if response is not None and response.status_code == 200:
                 self._acknowledged.append((shopper, order_id_of(order["client_reference_id"])))
+
+    def _post(self, body: bytes) -> requests.Response:
+        return post_event(self._stack, self._server, body, self._timeout)
 
 
 def new_order(stack: Stack, email: str, number: int) -> dict[str, Any]:
@@ -284,7 +295,9 @@ def new_order(stack: Stack, email: str, number: int) -> dict[str, Any]:
     )
 
 
-def post_event(stack: Stack, server: Server, body: bytes) -> requests.Response:
+def post_event(
+    stack: Stack, server: Server, body: bytes, timeout: float = CLIENT_TIMEOUT
+) -> requests.Response:
     """Deliver a signed event (``load.event_body``) as Stripe does."""
     return requests.post(
         f"{server.url}/webhooks/stripe",
@@ -293,7 +306,7 @@ def post_event(stack: Stack, server: Server, body: bytes) -> requests.Response:
             "Content-Type": "application/json; charset=utf-8",
             "Stripe-Signature": signature_header(body, stack.webhook_secret),
         },
-        timeout=CLIENT_TIMEOUT,
+        timeout=timeout,
     )
 
 
@@ -406,8 +419,8 @@ def render(results: list[PhaseResult], title: str) -> str:
         pages = [a for a in r.answers if a.kind in ("list", "detail", "download")]
         health, hooks = r.of("healthz"), r.of("webhook")
         lines.append(
-            f"| {r.phase} | {_codes(pages)} | {_p(pages)} | {sum(a.stale for a in pages)} "
-            f"| {_p(health)} | {_codes(hooks)} | {_p(hooks)} "
+            f"| {r.phase} | {_codes(pages)} | {p50_p99(pages)} | {sum(a.stale for a in pages)} "
+            f"| {p50_p99(health)} | {_codes(hooks)} | {p50_p99(hooks)} "
             f"| {r.stripe_calls / r.seconds:.1f} | {r.lost} of {r.acknowledged} "
             f"| {_recovery(r.recovery)} |"
         )
@@ -419,7 +432,8 @@ def _codes(answers: list[Answer]) -> str:
     return ", ".join(f"{code}: {n}" for code, n in sorted(counts.items())) or "-"
 
 
-def _p(answers: list[Answer]) -> str:
+def p50_p99(answers: list[Answer]) -> str:
+    """``p50 / p99`` in ms over the answered requests (nearest rank), or ``-``."""
     times = sorted(a.seconds * 1000 for a in answers if a.status)
     if not times:
         return "-"

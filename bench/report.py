@@ -276,22 +276,74 @@ def _cpu_model() -> str:
     return platform.machine()
 
 
-#: RESULTS.md keeps the fault tables below this heading; a page-view run keeps them too.
+#: Sections of RESULTS.md that other runs than the page-view one write; each keeps its
+#: earlier tables below the newest, and a page-view run keeps them all.
 FAULTS_HEADING = "## Faults"
+SLOW_CLIENTS_HEADING = "## Slow clients"
+SOAK_HEADING = "## Soak"
+KEPT_HEADINGS = (FAULTS_HEADING, SLOW_CLIENTS_HEADING, SOAK_HEADING)
+
+FAULTS_INTRO = (
+    "`python bench/run.py --faults` (bench/faults.py): each phase turns "
+    "one fault on under a steady load (20 views/s from 39 logged-in customers, 1 webhook/s, "
+    "5 health checks/s), then off. Pages are /orders, an order and a download; p50/p99 "
+    "over answered requests; *Copies shown* are pages served from the cache with the "
+    '"as of" notice; *Acknowledged and lost* counts webhooks answered 200 whose order '
+    "was missing from the customer's next fresh view; *Recovery* is the time from the "
+    "fault's end to the first fresh, uncached page."
+)
+SLOW_CLIENTS_INTRO = (
+    "`python bench/run.py --slow-clients` (bench/slow_clients.py): the faults' steady "
+    "load (20 views/s, 1 webhook/s, 5 health checks/s) while 0, 16 and 64 connections "
+    "trickle the headers of a request they never finish (one byte a second each; one the "
+    "server closes is opened again at once). *Answered within 5 s* is the share of the "
+    "load's requests that got any answer within 5 s; *closed* counts slow connections the "
+    "server closed. Before: straight at gunicorn (4 workers x 8 threads); after: a second "
+    "gunicorn, configured the same, behind the shipped nginx site over TLS; both in the "
+    "same run."
+)
+SOAK_INTRO = (
+    "`python bench/run.py --soak --soak-minutes N` (bench/soak.py): the faults' steady "
+    "load for N minutes (the issue asks for 60) against 4 gunicorn workers, each worker's "
+    "RSS, PSS and USS read from /proc once a minute. A worker marked *(new)* replaced one "
+    "gunicorn retired after `max_requests`."
+)
+
+
+def with_section(results: str, heading: str, intro: str, table: str) -> str:
+    """RESULTS.md with ``table`` first under ``heading`` (``## …``), the tables that section
+    held before kept below it, and every other section left as it was."""
+    sections = _sections(results)
+    earlier = sections.get(heading, "")
+    kept = earlier.split("\n### ", 1)[1] if "\n### " in earlier else ""
+    sections[heading] = f"{intro}\n\n{table}" + (f"\n### {kept}" if kept else "")
+    return _join(sections)
 
 
 def with_fault_table(results: str, table: str) -> str:
     """RESULTS.md with ``table`` added under the Faults heading (kept across runs)."""
-    head, _, faults = results.partition(FAULTS_HEADING)
-    intro = (
-        f"{FAULTS_HEADING}\n\n`python bench/run.py --faults` (bench/faults.py): each phase turns "
-        "one fault on under a steady load (20 views/s from 39 logged-in customers, 1 webhook/s, "
-        "5 health checks/s), then off. Pages are /orders, an order and a download; p50/p99 "
-        "over answered requests; *Copies shown* are pages served from the cache with the "
-        '"as of" notice; *Acknowledged and lost* counts webhooks answered 200 whose order '
-        "was missing from the customer's next fresh view; *Recovery* is the time from the "
-        "fault's end to the first fresh, uncached page.\n"
-    )
-    kept = faults.split("\n### ", 1)[1] if "\n### " in faults else ""
-    earlier = f"\n### {kept}" if kept else ""
-    return head.rstrip() + "\n\n" + intro + "\n" + table + earlier
+    return with_section(results, FAULTS_HEADING, FAULTS_INTRO, table)
+
+
+def keeping_sections(previous: str, report: str) -> str:
+    """A page-view ``report`` followed by the kept sections of the ``previous`` RESULTS.md."""
+    sections = _sections(report)
+    for heading, body in _sections(previous).items():
+        if heading in KEPT_HEADINGS:
+            sections[heading] = body
+    return _join(sections)
+
+
+def _sections(text: str) -> dict[str, str]:
+    """``{"": the head, "## Heading": its body, …}`` in the order of the text."""
+    parts = ("\n" + text).split("\n## ")
+    sections = {"": parts[0].strip("\n")}
+    for part in parts[1:]:
+        heading, _, body = part.partition("\n")
+        sections[f"## {heading.strip()}"] = body.strip("\n")
+    return sections
+
+
+def _join(sections: dict[str, str]) -> str:
+    blocks = [sections.get("", "")] + [f"{h}\n\n{b}" for h, b in sections.items() if h]
+    return "\n\n".join(block for block in blocks if block) + "\n"

@@ -1,6 +1,7 @@
 """Issue 8 benchmark: the portal and a naive baseline, measured in one run on one machine.
 
     .venv/bin/python bench/run.py [--latency-ms 100] [--quick]
+    .venv/bin/python bench/run.py --faults | --slow-clients | --soak   (issue 16)
 
 Starts on 127.0.0.1: redis-server, moto's S3 behind a request counter, an OpenID provider
 (oidc-provider-mock) and the Stripe emulator answering every API call after L ms, all
@@ -21,11 +22,14 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import faults
+import slow_clients
+import soak
 from load import (
     FULL,
     QUICK,
@@ -36,13 +40,26 @@ from load import (
     throughput,
     webhook_rate,
 )
-from report import Results, render, revision, with_fault_table
+from report import (
+    SLOW_CLIENTS_HEADING,
+    SLOW_CLIENTS_INTRO,
+    SOAK_HEADING,
+    SOAK_INTRO,
+    Results,
+    keeping_sections,
+    render,
+    revision,
+    with_fault_table,
+    with_section,
+)
 from stack import (
     BENCH,
+    HOST,
     ROOT,
     BenchError,
     CpuSnapshot,
     Memory,
+    free_port,
     gunicorn,
     memory_kib,
     start_stack,
@@ -108,6 +125,45 @@ def run_faults(latency: float, seconds: float, command: str, root: Path) -> str:
     return faults.render(results, title) + _memory_line(memory)
 
 
+def run_slow_clients(latency: float, seconds: float, command: str) -> str:
+    """Slow connections straight at gunicorn, then at nginx in front of another one."""
+    with ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="order-portal-slow-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        print(f"Starting the stack (L = {latency * 1000:.0f} ms)…", flush=True)
+        running = start_stack(stack, workdir, latency)
+        app = "bench.portal_no_limits:app"
+        direct = stack.enter_context(gunicorn(running, "direct", app, FAULT_WORKERS))
+        https_port = free_port()
+        upstream = stack.enter_context(
+            gunicorn(running, "upstream", app, FAULT_WORKERS, behind=f"https://{HOST}:{https_port}")
+        )
+        front = stack.enter_context(slow_clients.nginx_in_front(running, https_port, upstream))
+        ca = workdir / "nginx" / "ca.pem"
+        print(f"Slow clients, {seconds:.0f} s per phase:", flush=True)
+        results = slow_clients.run_phases(
+            running,
+            [("gunicorn direct (before)", direct, None), ("through nginx (after)", front, ca)],
+            seconds,
+        )
+    return slow_clients.render(results, f"Slow clients at {revision()}: `{command}`")
+
+
+def run_soak(latency: float, minutes: float, command: str) -> str:
+    """The steady load for ``minutes``, memory per worker once a minute."""
+    with ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="order-portal-soak-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        print(f"Starting the stack (L = {latency * 1000:.0f} ms)…", flush=True)
+        running = start_stack(stack, workdir, latency)
+        server = stack.enter_context(
+            gunicorn(running, "portal", "bench.portal_no_limits:app", FAULT_WORKERS)
+        )
+        print(f"Soak, {minutes:g} min:", flush=True)
+        result = soak.run(running, server, minutes, FAULT_WORKERS)
+    return soak.render(result, f"Soak of {minutes:g} min at {revision()}: `{command}`")
+
+
 def _memory_line(memory: list[dict[str, int]]) -> str:
     def mib(field: str) -> str:
         return ", ".join(f"{m[field] / 1024:.0f}" for m in memory)
@@ -129,6 +185,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--app-root", type=Path, default=ROOT, help="run the portal from this checkout"
     )
+    parser.add_argument(
+        "--slow-clients",
+        action="store_true",
+        help="slow connections, gunicorn direct vs nginx (bench/RESULTS.md, Slow clients)",
+    )
+    parser.add_argument(
+        "--slow-seconds", type=float, default=30.0, help="each slow-clients phase's length"
+    )
+    parser.add_argument(
+        "--soak", action="store_true", help="memory per worker under load (RESULTS.md, Soak)"
+    )
+    parser.add_argument("--soak-minutes", type=float, default=60.0, help="the soak's length")
     args = parser.parse_args(argv)
     if not 0 <= args.latency_ms <= 2000:
         parser.error("--latency-ms must be between 0 and 2000")
@@ -138,6 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     if args.faults:
         return _faults_main(args, command)
+    if args.slow_clients:
+        return _section_main(
+            lambda: run_slow_clients(args.latency_ms / 1000, args.slow_seconds, command),
+            SLOW_CLIENTS_HEADING,
+            SLOW_CLIENTS_INTRO,
+        )
+    if args.soak:
+        return _section_main(
+            lambda: run_soak(args.latency_ms / 1000, args.soak_minutes, command),
+            SOAK_HEADING,
+            SOAK_INTRO,
+        )
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed: apt-get install -y wrk")
 
@@ -155,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         signal.alarm(0)
-    (BENCH / "RESULTS.md").write_text(report)
+    results = BENCH / "RESULTS.md"
+    previous = results.read_text() if results.exists() else ""
+    results.write_text(keeping_sections(previous, report))
     print()
     print(report)
     print(f"Written to bench/RESULTS.md in {time.monotonic() - began:.0f} s.")
@@ -174,6 +256,24 @@ def _faults_main(args: argparse.Namespace, command: str) -> int:
     print()
     print(table)
     print(f"Added to bench/RESULTS.md (Faults) in {time.monotonic() - began:.0f} s.")
+    return 0
+
+
+def _section_main(measure: Callable[[], str], heading: str, intro: str) -> int:
+    began = time.monotonic()
+    try:
+        table = measure()
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    results = BENCH / "RESULTS.md"
+    results.write_text(with_section(results.read_text(), heading, intro, table))
+    print()
+    print(table)
+    print(
+        f"Added to bench/RESULTS.md ({heading.removeprefix('## ')}) in "
+        f"{time.monotonic() - began:.0f} s."
+    )
     return 0
 
 

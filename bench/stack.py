@@ -361,18 +361,34 @@ def server_env(stack: Stack, public_url: str) -> dict[str, str]:
         PORTAL_ORDER_ID_KEY=ORDER_ID_KEY.decode(),
         # The emulator stands in for a live account: Stripe's live limit, with headroom.
         PORTAL_STRIPE_CALLS_PER_SECOND="80",
+        # Each server's master serves its metrics on a port of its own (not 9464, which
+        # several servers, and other runs on the machine, would share).
+        PORTAL_METRICS_BIND=f"{HOST}:{free_port()}",
     )
     return env
 
 
 @contextmanager
 def gunicorn(
-    stack: Stack, name: str, app: str, workers: int = WORKERS, root: Path = ROOT
+    stack: Stack,
+    name: str,
+    app: str,
+    workers: int = WORKERS,
+    root: Path = ROOT,
+    *,
+    behind: str | None = None,
 ) -> Iterator[Server]:
     """``gunicorn -c config/gunicorn.conf.py --workers 2 --bind 127.0.0.1:PORT <app>``,
-    from ``root`` (another checkout of the portal, to measure an older revision)."""
+    from ``root`` (another checkout of the portal, to measure an older revision).
+
+    ``behind``: the public https URL of the proxy in front of it (which then is the one
+    proxy whose forwarded headers count); the Server's ``url`` is still gunicorn's own.
+    """
     port = free_port()
     url = f"http://{HOST}:{port}"
+    env = server_env(stack, behind or url)
+    if behind:
+        env["PORTAL_TRUSTED_PROXIES"] = "1"
     log = stack.workdir / f"{name}.log"
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
@@ -383,7 +399,7 @@ def gunicorn(
         process = subprocess.Popen(  # noqa: S603 (our own command line)
             command,
             cwd=root,
-            env=server_env(stack, url),
+            env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
