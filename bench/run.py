@@ -59,6 +59,7 @@ from stack import (
     BenchError,
     CpuSnapshot,
     Memory,
+    Stack,
     free_port,
     gunicorn,
     memory_kib,
@@ -108,13 +109,18 @@ def run(latency: float, plan: Plan, command: str) -> str:
     return render(results, command, plan)
 
 
+def _started(stack: ExitStack, kind: str, latency: float) -> Stack:
+    """The bench's stack in a temporary folder, both gone when ``stack`` closes."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"order-portal-{kind}-"))
+    stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    print(f"Starting the stack (L = {latency * 1000:.0f} ms)…", flush=True)
+    return start_stack(stack, workdir, latency)
+
+
 def run_faults(latency: float, seconds: float, command: str, root: Path) -> str:
     """Every fault phase against the portal at ``root``; the Markdown to put in RESULTS.md."""
     with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="order-portal-faults-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        print(f"Starting the stack (L = {latency * 1000:.0f} ms)…", flush=True)
-        running = start_stack(stack, workdir, latency)
+        running = _started(stack, "faults", latency)
         server = stack.enter_context(
             gunicorn(running, "portal", "bench.portal_no_limits:app", FAULT_WORKERS, root)
         )
@@ -128,10 +134,7 @@ def run_faults(latency: float, seconds: float, command: str, root: Path) -> str:
 def run_slow_clients(latency: float, seconds: float, command: str) -> str:
     """Slow connections straight at gunicorn, then at nginx in front of another one."""
     with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="order-portal-slow-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        print(f"Starting the stack (L = {latency * 1000:.0f} ms)…", flush=True)
-        running = start_stack(stack, workdir, latency)
+        running = _started(stack, "slow", latency)
         app = "bench.portal_no_limits:app"
         direct = stack.enter_context(gunicorn(running, "direct", app, FAULT_WORKERS))
         https_port = free_port()
@@ -139,7 +142,7 @@ def run_slow_clients(latency: float, seconds: float, command: str) -> str:
             gunicorn(running, "upstream", app, FAULT_WORKERS, behind=f"https://{HOST}:{https_port}")
         )
         front = stack.enter_context(slow_clients.nginx_in_front(running, https_port, upstream))
-        ca = workdir / "nginx" / "ca.pem"
+        ca = running.workdir / "nginx" / "ca.pem"
         print(f"Slow clients, {seconds:.0f} s per phase:", flush=True)
         results = slow_clients.run_phases(
             running,
@@ -152,10 +155,7 @@ def run_slow_clients(latency: float, seconds: float, command: str) -> str:
 def run_soak(latency: float, minutes: float, command: str) -> str:
     """The steady load for ``minutes``, memory per worker once a minute."""
     with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="order-portal-soak-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        print(f"Starting the stack (L = {latency * 1000:.0f} ms)…", flush=True)
-        running = start_stack(stack, workdir, latency)
+        running = _started(stack, "soak", latency)
         server = stack.enter_context(
             gunicorn(running, "portal", "bench.portal_no_limits:app", FAULT_WORKERS)
         )
