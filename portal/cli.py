@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from portal.fulfilment import commands as fulfilment_commands
-from portal.setting_values import PrivateKey
+from portal.oidc_setting_values import PrivateKey
 from portal.settings import Settings, SettingsError
 from portal.startup import checked_settings, proxy_warning
 
@@ -122,7 +122,7 @@ def _online_checks(settings: Settings) -> int:
 
 
 def _public_jwk(key_file: str) -> int:
-    from portal.setting_values import private_key_file
+    from portal.oidc_setting_values import private_key_file
 
     try:
         key = private_key_file(key_file)

@@ -18,7 +18,9 @@ from typing import TypeVar
 from cryptography import x509
 from dotenv import dotenv_values
 
+from portal import oidc_setting_values as oidc_values
 from portal import setting_values as v
+from portal import shop_setting_values as shop_values
 from portal.shop import Shop
 
 T = TypeVar("T")
@@ -53,7 +55,7 @@ class Settings:
     #: How the portal authenticates at the token endpoint.
     oidc_token_auth_method: str = "client_secret_basic"  # noqa: S105 (a method's name)
     #: The key ``private_key_jwt`` signs with (``PORTAL_OIDC_PRIVATE_KEY_FILE``).
-    oidc_private_key: v.PrivateKey | None = field(default=None, repr=False)
+    oidc_private_key: oidc_values.PrivateKey | None = field(default=None, repr=False)
     #: That key's certificate, for providers that know the key by it (Entra ID: ``x5t``).
     oidc_certificate: x509.Certificate | None = field(default=None, repr=False)
     #: ``aud`` of that assertion: ``token_endpoint`` (OIDC Core 9) or ``issuer`` (Auth0).
@@ -160,33 +162,37 @@ class Settings:
                 "PORTAL_STRIPE_WEBHOOK_SECRET", v.webhook_secrets
             ),
             stripe_api_base=reader.optional("PORTAL_STRIPE_API_BASE", v.base_url, None),
-            oidc_issuer=reader.required("PORTAL_OIDC_ISSUER", v.issuer),
+            oidc_issuer=reader.required("PORTAL_OIDC_ISSUER", oidc_values.issuer),
             oidc_client_id=reader.required("PORTAL_OIDC_CLIENT_ID", v.non_blank),
             # Required or not depending on the method: see _client_authentication_checked.
             oidc_client_secret=reader.optional("PORTAL_OIDC_CLIENT_SECRET", v.non_blank, None),
-            oidc_scopes=reader.optional("PORTAL_OIDC_SCOPES", v.scopes, "openid email profile"),
+            oidc_scopes=reader.optional(
+                "PORTAL_OIDC_SCOPES", oidc_values.scopes, "openid email profile"
+            ),
             oidc_algorithms=reader.optional(
-                "PORTAL_OIDC_ALGORITHMS", v.algorithms, ("RS256", "ES256")
+                "PORTAL_OIDC_ALGORITHMS", oidc_values.algorithms, ("RS256", "ES256")
             ),
             oidc_email_trust=reader.optional(
-                "PORTAL_OIDC_EMAIL_TRUST", v.email_trust, "email_verified"
+                "PORTAL_OIDC_EMAIL_TRUST", oidc_values.email_trust, "email_verified"
             ),
             oidc_token_auth_method=reader.optional(
-                "PORTAL_OIDC_TOKEN_AUTH_METHOD", v.token_auth_method, "client_secret_basic"
+                "PORTAL_OIDC_TOKEN_AUTH_METHOD",
+                oidc_values.token_auth_method,
+                "client_secret_basic",
             ),
             oidc_private_key=reader.optional(
-                "PORTAL_OIDC_PRIVATE_KEY_FILE", v.private_key_file, None
+                "PORTAL_OIDC_PRIVATE_KEY_FILE", oidc_values.private_key_file, None
             ),
             oidc_certificate=reader.optional(
-                "PORTAL_OIDC_CERTIFICATE_FILE", v.certificate_file, None
+                "PORTAL_OIDC_CERTIFICATE_FILE", oidc_values.certificate_file, None
             ),
             oidc_assertion_audience=reader.optional(
-                "PORTAL_OIDC_ASSERTION_AUDIENCE", v.assertion_audience, "token_endpoint"
+                "PORTAL_OIDC_ASSERTION_AUDIENCE", oidc_values.assertion_audience, "token_endpoint"
             ),
             oidc_leeway_seconds=reader.optional(
                 "PORTAL_OIDC_LEEWAY_SECONDS", v.int_between(0, 300), 60
             ),
-            oidc_logout_url=reader.optional("PORTAL_OIDC_LOGOUT_URL", v.logout_url, None),
+            oidc_logout_url=reader.optional("PORTAL_OIDC_LOGOUT_URL", oidc_values.logout_url, None),
             oidc_budget_seconds=reader.optional(
                 "PORTAL_OIDC_BUDGET_SECONDS", v.int_between(1, 25), 10
             ),
@@ -224,25 +230,29 @@ class Settings:
             default_locale=reader.optional("PORTAL_DEFAULT_LOCALE", v.locale, "ja"),
             timezone=reader.optional("PORTAL_TIMEZONE", v.timezone, "Asia/Tokyo"),
             receipt_issuer_name=reader.optional(
-                "PORTAL_RECEIPT_ISSUER_NAME", v.single_line(100), None
+                "PORTAL_RECEIPT_ISSUER_NAME", shop_values.single_line(100), None
             ),
             receipt_issuer_address=reader.optional(
-                "PORTAL_RECEIPT_ISSUER_ADDRESS", v.single_line(200), None
+                "PORTAL_RECEIPT_ISSUER_ADDRESS", shop_values.single_line(200), None
             ),
             receipt_registration_number=reader.optional(
-                "PORTAL_RECEIPT_REGISTRATION_NUMBER", v.registration_number, None
+                "PORTAL_RECEIPT_REGISTRATION_NUMBER", shop_values.registration_number, None
             ),
             receipt_issuer_kind=reader.optional(
-                "PORTAL_RECEIPT_ISSUER_KIND", v.issuer_kind, "corporation"
+                "PORTAL_RECEIPT_ISSUER_KIND", shop_values.issuer_kind, "corporation"
             ),
             receipt_allow_uesama=reader.optional("PORTAL_RECEIPT_ALLOW_UESAMA", v.boolean, False),
-            receipt_purpose=reader.optional("PORTAL_RECEIPT_PURPOSE", v.single_line(60), None),
-            receipt_font=reader.optional("PORTAL_RECEIPT_FONT", v.truetype_font, None),
-            tax_rate=reader.optional("PORTAL_TAX_RATE", v.tax_rate, None),
-            product_tax_rates=reader.optional("PORTAL_TAX_PRODUCT_RATES", v.product_tax_rates, ()),
+            receipt_purpose=reader.optional(
+                "PORTAL_RECEIPT_PURPOSE", shop_values.single_line(60), None
+            ),
+            receipt_font=reader.optional("PORTAL_RECEIPT_FONT", shop_values.truetype_font, None),
+            tax_rate=reader.optional("PORTAL_TAX_RATE", shop_values.tax_rate, None),
+            product_tax_rates=reader.optional(
+                "PORTAL_TAX_PRODUCT_RATES", shop_values.product_tax_rates, ()
+            ),
             shop=_shop(reader),
             order_number_pattern=reader.optional(
-                "PORTAL_ORDER_NUMBER_PATTERN", v.order_number_pattern, None
+                "PORTAL_ORDER_NUMBER_PATTERN", shop_values.order_number_pattern, None
             ),
             stripe_budget_seconds=reader.optional(
                 "PORTAL_STRIPE_BUDGET_SECONDS", v.int_between(1, 20), 4
@@ -292,7 +302,9 @@ class Settings:
                 "PORTAL_UNSIGNED_ORDER_IDS is set, so no OrderID can name another folder",
             )
         self._client_authentication_checked()
-        if self.oidc_email_trust == "xms_edov" and not v.single_tenant_issuer(self.oidc_issuer):
+        if self.oidc_email_trust == "xms_edov" and not oidc_values.single_tenant_issuer(
+            self.oidc_issuer
+        ):
             raise SettingsError(
                 "PORTAL_OIDC_EMAIL_TRUST",
                 "xms_edov needs a single-tenant PORTAL_OIDC_ISSUER "
@@ -320,7 +332,7 @@ class Settings:
                 raise SettingsError(
                     "PORTAL_OIDC_CERTIFICATE_FILE", "needs PORTAL_OIDC_PRIVATE_KEY_FILE"
                 )
-            if not v.same_public_key(self.oidc_certificate, self.oidc_private_key):
+            if not oidc_values.same_public_key(self.oidc_certificate, self.oidc_private_key):
                 raise SettingsError(
                     "PORTAL_OIDC_CERTIFICATE_FILE",
                     "is not a certificate of the key in PORTAL_OIDC_PRIVATE_KEY_FILE",
@@ -348,33 +360,35 @@ class Settings:
                 "PORTAL_RECEIPT_REGISTRATION_NUMBER", "needs PORTAL_RECEIPT_ISSUER_NAME"
             )
         if number and self.receipt_issuer_kind == "corporation":
-            if not v.corporate_check_digit_ok(number):
+            if not shop_values.corporate_check_digit_ok(number):
                 raise SettingsError(
                     "PORTAL_RECEIPT_REGISTRATION_NUMBER",
                     "its check digit does not match: a corporation's number is T + its"
                     " 法人番号 (a sole proprietor's: set PORTAL_RECEIPT_ISSUER_KIND=other)",
                 )
         if self.receipts_enabled and self.receipt_font is None:
-            found = next((p for p in v.JAPANESE_FONT_CANDIDATES if Path(p).is_file()), None)
+            found = next(
+                (p for p in shop_values.JAPANESE_FONT_CANDIDATES if Path(p).is_file()), None
+            )
             if found is None:
                 raise SettingsError(
                     "PORTAL_RECEIPT_FONT",
                     "no Japanese TrueType font found for receipts: install"
                     " fonts-ipaexfont-gothic or set the path of a .ttf font",
                 )
-            return replace(self, receipt_font=v.truetype_font(found))
+            return replace(self, receipt_font=shop_values.truetype_font(found))
         return self
 
 
 def _shop(reader: _Reader) -> Shop:
     return Shop(
-        name_ja=reader.optional("PORTAL_SHOP_NAME_JA", v.shop_name, None),
-        name_en=reader.optional("PORTAL_SHOP_NAME_EN", v.shop_name, None),
-        logo=reader.optional("PORTAL_SHOP_LOGO", v.logo_file, None),
-        support_email=reader.optional("PORTAL_SUPPORT_EMAIL", v.email, None),
-        support_url=reader.optional("PORTAL_SUPPORT_URL", v.page_url, None),
-        legal_notice_url=reader.optional("PORTAL_LEGAL_NOTICE_URL", v.page_url, None),
-        privacy_url=reader.optional("PORTAL_PRIVACY_URL", v.page_url, None),
+        name_ja=reader.optional("PORTAL_SHOP_NAME_JA", shop_values.shop_name, None),
+        name_en=reader.optional("PORTAL_SHOP_NAME_EN", shop_values.shop_name, None),
+        logo=reader.optional("PORTAL_SHOP_LOGO", shop_values.logo_file, None),
+        support_email=reader.optional("PORTAL_SUPPORT_EMAIL", shop_values.email, None),
+        support_url=reader.optional("PORTAL_SUPPORT_URL", shop_values.page_url, None),
+        legal_notice_url=reader.optional("PORTAL_LEGAL_NOTICE_URL", shop_values.page_url, None),
+        privacy_url=reader.optional("PORTAL_PRIVACY_URL", shop_values.page_url, None),
     )
 
 

@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from portal.setting_values import LOGO_TYPES
+from portal.shop_setting_values import LOGO_TYPES
 
 #: An SVG opened on its own must not run script in the portal's origin.
 LOGO_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"

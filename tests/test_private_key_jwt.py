@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from portal.auth.client_key import ASSERTION_SECONDS, client_key
 from portal.cli import main
-from portal.setting_values import PrivateKey, certificate_file, private_key_file
+from portal.oidc_setting_values import PrivateKey, certificate_file, private_key_file
 from tests.support.panva import CLIENT_ID, PROFILES, PanvaProvider, run_provider
 from tests.test_check_config_online import check
 from tests.test_providers import Journey, assert_whole_journey, portal_for

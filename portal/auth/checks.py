@@ -16,7 +16,7 @@ from cryptography import x509
 from portal.auth.budget import TIMEOUT
 from portal.auth.client_key import client_key
 from portal.auth.discovery import discovery_url
-from portal.setting_values import TOKEN_AUTH_METHODS, single_tenant_issuer
+from portal.oidc_setting_values import TOKEN_AUTH_METHODS, single_tenant_issuer
 from portal.settings import Settings
 
 #: (level, line) with level ``ok``, ``warn`` or ``fail``.

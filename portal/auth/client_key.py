@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey, RSAKey
 
-from portal.setting_values import PrivateKey
+from portal.oidc_setting_values import PrivateKey
 
 #: How long an assertion is valid. Short, because it is a bearer credential until it
 #: expires (Auth0 allows five minutes at most and advises one).
@@ -71,7 +71,7 @@ class _ShortLivedAssertion(PrivateKeyJWT):
 
 
 def client_key(private_key: PrivateKey, certificate: x509.Certificate | None = None) -> ClientKey:
-    """The JOSE form of a validated private key (see ``setting_values.private_key_file``)
+    """The JOSE form of a validated private key (see ``oidc_setting_values.private_key_file``)
     and, when given, of its certificate's thumbprints."""
     jwk: RSAKey | ECKey
     if isinstance(private_key, rsa.RSAPrivateKey):

@@ -36,8 +36,8 @@ from portal.devstack.worker import FulfilmentWorker
 from portal.fulfilment.commands import watch_once
 from portal.fulfilment.wiring import make_alerts
 from portal.order_refs import order_id_of, sign
-from portal.setting_values import JAPANESE_FONT_CANDIDATES
 from portal.settings import Settings
+from portal.shop_setting_values import JAPANESE_FONT_CANDIDATES
 
 HOST = "127.0.0.1"
 BUCKET = "order-portal-demo"
