@@ -430,28 +430,14 @@ class _Api:
         return self._retrieve(params, "charge", charge_id, "charge")
 
     def list_refunds(self, params: Params) -> Json:
-        tree = requested(params, "list:refund")
-        tests = [
-            _field_is(name, value)
-            for name in ("charge", "payment_intent")
-            if (value := params.string(name)) is not None
-        ]
-        if params.has("created"):
-            tests.append(_created_test(params))
-        paging = Paging.take(params)
-        params.finish()
-        found = [r for r in self.state.refunds.values() if all(t(r) for t in tests)]
-        page = paging.page(
-            sorted(found, key=_newest_first),
-            "/v1/refunds",
-            key=_newest_first,
-            find=self.state.refunds.get,
-            kind="refund",
-        )
-        return self._expand(page, "list:refund", tree)
+        return self._list_of_payment(params, "refund", self.state.refunds)
 
     def list_disputes(self, params: Params) -> Json:
-        tree = requested(params, "list:dispute")
+        return self._list_of_payment(params, "dispute", self.state.disputes)
+
+    def _list_of_payment(self, params: Params, kind: str, store: dict[str, Json]) -> Json:
+        """Refunds or disputes, newest first, by ``charge``, ``payment_intent``, ``created``."""
+        tree = requested(params, f"list:{kind}")
         tests = [
             _field_is(name, value)
             for name in ("charge", "payment_intent")
@@ -461,15 +447,15 @@ class _Api:
             tests.append(_created_test(params))
         paging = Paging.take(params)
         params.finish()
-        found = [d for d in self.state.disputes.values() if all(t(d) for t in tests)]
+        found = [obj for obj in store.values() if all(t(obj) for t in tests)]
         page = paging.page(
             sorted(found, key=_newest_first),
-            "/v1/disputes",
+            f"/v1/{kind}s",
             key=_newest_first,
-            find=self.state.disputes.get,
-            kind="dispute",
+            find=store.get,
+            kind=kind,
         )
-        return self._expand(page, "list:dispute", tree)
+        return self._expand(page, f"list:{kind}", tree)
 
     def retrieve_refund(self, params: Params, refund_id: str) -> Json:
         return self._retrieve(params, "refund", refund_id, "refund")
