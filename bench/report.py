@@ -281,7 +281,8 @@ def _cpu_model() -> str:
 FAULTS_HEADING = "## Faults"
 SLOW_CLIENTS_HEADING = "## Slow clients"
 SOAK_HEADING = "## Soak"
-KEPT_HEADINGS = (FAULTS_HEADING, SLOW_CLIENTS_HEADING, SOAK_HEADING)
+SIZING_HEADING = "## Sizing"
+KEPT_HEADINGS = (FAULTS_HEADING, SLOW_CLIENTS_HEADING, SOAK_HEADING, SIZING_HEADING)
 
 FAULTS_INTRO = (
     "`python bench/run.py --faults` (bench/faults.py): each phase turns "
@@ -307,6 +308,15 @@ SOAK_INTRO = (
     "load for N minutes (the issue asks for 60) against 4 gunicorn workers, each worker's "
     "RSS, PSS and USS read from /proc once a minute. A worker marked *(new)* replaced one "
     "gunicorn retired after `max_requests`."
+)
+SIZING_INTRO = (
+    "`python bench/run.py --sizing` (bench/sizing.py): the faults' steady load (20 views/s "
+    "from 39 logged-in customers, 1 webhook/s, 5 health checks/s) against 4 gunicorn "
+    "workers configured several ways, one after another in the same run, each with Stripe "
+    "healthy (L per call) then at 2 s per call. *cap* is PORTAL_STRIPE_CONCURRENCY (requests "
+    "per worker that may wait on Stripe at once). A request unanswered after 6 s is given "
+    "up (*No answer*); p50/p99 are over answered requests; */ shipped* is this row's p99 "
+    "over the shipped configuration's under the same Stripe (below 1 is better)."
 )
 
 

@@ -1,7 +1,7 @@
 """Issue 8 benchmark: the portal and a naive baseline, measured in one run on one machine.
 
     .venv/bin/python bench/run.py [--latency-ms 100] [--quick]
-    .venv/bin/python bench/run.py --faults | --slow-clients | --soak   (issue 16)
+    .venv/bin/python bench/run.py --faults | --slow-clients | --soak | --sizing   (issue 16)
 
 Starts on 127.0.0.1: redis-server, moto's S3 behind a request counter, an OpenID provider
 (oidc-provider-mock) and the Stripe emulator answering every API call after L ms, all
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import faults
+import sizing
 import slow_clients
 import soak
 from load import (
@@ -41,6 +42,8 @@ from load import (
     webhook_rate,
 )
 from report import (
+    SIZING_HEADING,
+    SIZING_INTRO,
     SLOW_CLIENTS_HEADING,
     SLOW_CLIENTS_INTRO,
     SOAK_HEADING,
@@ -164,6 +167,15 @@ def run_soak(latency: float, minutes: float, command: str) -> str:
     return soak.render(result, f"Soak of {minutes:g} min at {revision()}: `{command}`")
 
 
+def run_sizing(latency: float, seconds: float, command: str) -> str:
+    """The steady load against each gunicorn configuration, Stripe healthy then slow."""
+    with ExitStack() as stack:
+        running = _started(stack, "sizing", latency)
+        print(f"Sizing, {seconds:.0f} s per configuration and condition:", flush=True)
+        measured = sizing.run(running, "bench.portal_no_limits:app", seconds)
+    return sizing.render(measured, f"Sizing at {revision()}: `{command}`")
+
+
 def _memory_line(memory: list[dict[str, int]]) -> str:
     def mib(field: str) -> str:
         return ", ".join(f"{m[field] / 1024:.0f}" for m in memory)
@@ -197,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         "--soak", action="store_true", help="memory per worker under load (RESULTS.md, Soak)"
     )
     parser.add_argument("--soak-minutes", type=float, default=60.0, help="the soak's length")
+    parser.add_argument(
+        "--sizing",
+        action="store_true",
+        help="gunicorn threads and gevent, Stripe healthy and slow (RESULTS.md, Sizing)",
+    )
+    parser.add_argument(
+        "--sizing-seconds", type=float, default=25.0, help="each sizing cell's length"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.latency_ms <= 2000:
         parser.error("--latency-ms must be between 0 and 2000")
@@ -211,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
             lambda: run_slow_clients(args.latency_ms / 1000, args.slow_seconds, command),
             SLOW_CLIENTS_HEADING,
             SLOW_CLIENTS_INTRO,
+        )
+    if args.sizing:
+        return _section_main(
+            lambda: run_sizing(args.latency_ms / 1000, args.sizing_seconds, command),
+            SIZING_HEADING,
+            SIZING_INTRO,
         )
     if args.soak:
         return _section_main(

@@ -377,22 +377,28 @@ def gunicorn(
     root: Path = ROOT,
     *,
     behind: str | None = None,
+    options: tuple[str, ...] = (),
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """``gunicorn -c config/gunicorn.conf.py --workers 2 --bind 127.0.0.1:PORT <app>``,
     from ``root`` (another checkout of the portal, to measure an older revision).
 
     ``behind``: the public https URL of the proxy in front of it (which then is the one
     proxy whose forwarded headers count); the Server's ``url`` is still gunicorn's own.
+    ``options``: more gunicorn options (``--threads 16``); ``settings``: ``PORTAL_*``
+    values that replace the bench's own.
     """
     port = free_port()
     url = f"http://{HOST}:{port}"
     env = server_env(stack, behind or url)
     if behind:
         env["PORTAL_TRUSTED_PROXIES"] = "1"
+    env.update(settings or {})
     log = stack.workdir / f"{name}.log"
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         *("-c", "config/gunicorn.conf.py", "--workers", str(workers)),
+        *options,
         *("--bind", f"{HOST}:{port}", app),
     ]
     with log.open("wb") as output:
