@@ -6,10 +6,11 @@ The configurations are started one after another (never two at once), each with 
 workers, an emptied Redis (no cache, session or Stripe budget carried over) and the same
 customers logged in again. The Stripe-bound cap per worker (``PORTAL_STRIPE_CONCURRENCY``)
 is scaled with the threads, half of them, as shipped (4 of 8): the other half is what
-serves health checks, webhooks and cached pages while Stripe is slow. gevent runs as a
-config switch only (``--worker-class gevent``): gunicorn monkey-patches each worker after
-the fork, but ``preload_app`` has already imported the app (and created its locks and
-thread-locals) in the master; what that does is in the results.
+serves health checks, webhooks and cached pages while Stripe is slow. gevent runs twice:
+as a config switch only (``--worker-class gevent``: gunicorn monkey-patches each worker
+after the fork, but ``preload_app`` has already imported the app and made its locks in the
+master), and with ``gevent.monkey.patch_all()`` run first, in a config file that then
+reads the shipped one (every lock and thread-local is then gevent's).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.util import find_spec
+from pathlib import Path
 
 import redis
+import requests
 from faults import Answer, Shopper, Traffic, shoppers
 from load import portal_login
-from stack import CpuSnapshot, Server, Stack, gunicorn, memory_kib, workers_of
+from stack import ROOT, BenchError, CpuSnapshot, Server, Stack, gunicorn, memory_kib, workers_of
 
 #: gunicorn workers in every configuration: the shipped default on 2 cores.
 WORKERS = 4
@@ -47,6 +50,8 @@ class Sizing:
     stripe_concurrency: int
     #: A module the worker class needs (gevent is not a project dependency).
     needs: str | None = None
+    #: Monkey-patch in the master, before the shipped config and the app are loaded.
+    patch_first: bool = False
 
 
 CONFIGURATIONS = (
@@ -54,8 +59,23 @@ CONFIGURATIONS = (
     Sizing(SHIPPED, (), 4),
     Sizing("gthread, 16 threads, cap 8", ("--threads", "16"), 8),
     Sizing("gthread, 16 threads, cap 4", ("--threads", "16"), 4),
+    Sizing(
+        "gevent, patched first, cap 4",
+        ("--worker-class", "gevent"),
+        4,
+        needs="gevent",
+        patch_first=True,
+    ),
     Sizing("gevent, as is, cap 4", ("--worker-class", "gevent"), 4, needs="gevent"),
 )
+#: A gunicorn config file: gevent's patches, then the shipped config.
+_PATCHED_FIRST = """\
+from gevent import monkey
+
+monkey.patch_all()
+with open({shipped!r}) as shipped:
+    exec(compile(shipped.read(), {shipped!r}, "exec"))
+"""
 
 
 @dataclass
@@ -99,27 +119,43 @@ def run(stack: Stack, app: str, seconds: float) -> Measured:
     cpu_start = CpuSnapshot.now()
     for number, sizing in enumerate(CONFIGURATIONS):
         if sizing.needs and find_spec(sizing.needs) is None:
-            measured.skipped[sizing.name] = f"{sizing.needs} is not installed"
+            measured.skipped[sizing.name] = (
+                f"{sizing.needs} is not installed: `.venv/bin/pip install {sizing.needs}`"
+            )
             continue
         redis.Redis.from_url(stack.redis_url).flushall()
-        with ExitStack() as running:
-            server = running.enter_context(
-                gunicorn(
-                    stack,
-                    f"sizing-{number}",
-                    app,
-                    WORKERS,
-                    options=sizing.options,
-                    settings={"PORTAL_STRIPE_CONCURRENCY": str(sizing.stripe_concurrency)},
+        name = f"sizing-{number}"
+        try:
+            with ExitStack() as running:
+                server = running.enter_context(
+                    gunicorn(
+                        stack,
+                        name,
+                        app,
+                        WORKERS,
+                        options=sizing.options + _config_file(stack, sizing),
+                        settings={"PORTAL_STRIPE_CONCURRENCY": str(sizing.stripe_concurrency)},
+                    )
                 )
-            )
-            print(f"  {sizing.name}: logging in…", flush=True)
-            people = _logged_in(stack, server, people)
-            measured.cells += _conditions(stack, server, sizing, people, seconds)
-            measured.memory[sizing.name] = [memory_kib(pid) for pid in workers_of(server)]
-        measured.trouble[sizing.name] = _trouble(server)
+                print(f"  {sizing.name}: logging in…", flush=True)
+                people = _logged_in(stack, server, people)
+                measured.cells += _conditions(stack, server, sizing, people, seconds)
+                measured.memory[sizing.name] = [memory_kib(pid) for pid in workers_of(server)]
+        except (BenchError, requests.RequestException) as exc:  # a finding too
+            print(f"  {sizing.name}: failed: {exc}", flush=True)
+            measured.skipped[sizing.name] = f"failed: {exc}"
+        measured.trouble[sizing.name] = _trouble(stack.workdir / f"{name}.log")
     measured.others = CpuSnapshot.now().others_since(cpu_start)
     return measured
+
+
+def _config_file(stack: Stack, sizing: Sizing) -> tuple[str, ...]:
+    """``-c <file>`` replacing the shipped config, when the configuration needs one."""
+    if not sizing.patch_first:
+        return ()
+    path = stack.workdir / "gunicorn-gevent-first.conf.py"
+    path.write_text(_PATCHED_FIRST.format(shipped=str(ROOT / "config" / "gunicorn.conf.py")))
+    return ("-c", str(path))
 
 
 def _logged_in(stack: Stack, server: Server, people: list[Shopper]) -> list[Shopper]:
@@ -156,10 +192,12 @@ def _conditions(
     return cells
 
 
-def _trouble(server: Server) -> list[str]:
-    """The distinct lines of the server's log that report trouble (first five)."""
+def _trouble(log: Path) -> list[str]:
+    """The distinct lines of a server's log that report trouble (first five)."""
     found: dict[str, None] = {}
-    for line in server.log.read_text(errors="replace").splitlines():
+    if not log.exists():
+        return []
+    for line in log.read_text(errors="replace").splitlines():
         if any(mark in line for mark in _TROUBLE):
             found.setdefault(line.strip()[:200], None)
     return list(found)[:5]
@@ -228,7 +266,7 @@ def render(measured: Measured, title: str) -> str:
         f"Other processes kept {measured.others:.1f} of the 2 cores busy during the run.",
     ]
     for name, why in measured.skipped.items():
-        lines.append(f"Not measured: {name} ({why}; `.venv/bin/pip install gevent`).")
+        lines.append(f"Not measured: {name} ({why}).")
     for name, trouble in measured.trouble.items():
         if trouble:
             lines.append(f"Log of {name}: " + "; ".join(f"`{t}`" for t in trouble) + ".")
