@@ -289,6 +289,9 @@ class OrderCache:
                         return Served(entry.value)
                 started = time.time()
                 value = read()
+                if value is not None:
+                    # Stored before the turn passes on, so the next in line finds it.
+                    self._safely(lambda: self._store(key, _Entry(value, started, self._server)))
         except OrdersUnavailable:
             if isinstance(entry, _Entry) and time.time() - entry.read_at < self._stale:
                 metrics.CACHE_READS.labels(kind=kind, result="stale").inc()
@@ -297,8 +300,6 @@ class OrderCache:
             metrics.CACHE_READS.labels(kind=kind, result="unavailable").inc()
             raise
         metrics.CACHE_READS.labels(kind=kind, result="miss").inc()
-        if value is not None:
-            self._safely(lambda: self._store(key, _Entry(value, started, self._server)))
         return Served(value)
 
     def _lookup(self, key: str, invalidation_key: str) -> tuple[Any, Any]:
