@@ -46,8 +46,12 @@ logger_class = "portal.logs.AccessLog"
 def on_starting(server):
     """Validate settings once in the master, so a bad one stops start-up with one line."""
     from portal.settings import SettingsError
-    from portal.startup import checked_settings, proxy_warning
+    from portal.startup import checked_settings, proxy_warning, worker_class_problem
 
+    problem = worker_class_problem(server.cfg.worker_class_str, _threading_patched())
+    if problem:
+        print(f"portal: {problem}", file=sys.stderr)
+        sys.exit(1)
     try:
         server.portal_settings = settings = checked_settings()
     except SettingsError as exc:
@@ -56,6 +60,15 @@ def on_starting(server):
     warning = proxy_warning(server.cfg.address, settings.trusted_proxies)
     if warning:
         server.log.warning("portal: %s", warning)
+
+
+def _threading_patched():
+    """Whether gevent or eventlet has patched ``threading`` in this process already."""
+    gevent = sys.modules.get("gevent.monkey")
+    if gevent is not None and gevent.is_module_patched("threading"):
+        return True
+    eventlet = sys.modules.get("eventlet.patcher")
+    return bool(eventlet is not None and eventlet.is_monkey_patched("thread"))
 
 
 def when_ready(server):

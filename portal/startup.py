@@ -48,3 +48,26 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+#: Worker classes that run requests as greenlets; the portal's locks need them patched.
+GREENLET_WORKERS = ("gevent", "eventlet")
+
+
+def worker_class_problem(worker_class: str, threading_patched: bool) -> str | None:
+    """Why gunicorn must not start with this worker class, if it must not.
+
+    ``preload_app`` builds the app in the master before a greenlet worker patches the
+    standard library, so the Stripe guard's locks are real thread locks there: one
+    greenlet holding one across a Redis call blocks its siblings' only thread, and the
+    worker hangs (bench/README, *Sizing*). Patched before anything is imported, gevent
+    works (measured there); as a bare ``--worker-class`` switch it does not.
+    """
+    name = worker_class.rsplit(".", 1)[-1].lower()
+    if threading_patched or not any(kind in name for kind in GREENLET_WORKERS):
+        return None
+    return (
+        f"worker class {worker_class} needs the standard library patched before the portal "
+        "is imported (a bare switch hangs workers): use the shipped gthread, or a config "
+        "that runs gevent.monkey.patch_all() first (bench/README, Sizing)"
+    )

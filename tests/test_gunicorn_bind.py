@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from portal.startup import proxy_warning
+from portal.startup import proxy_warning, worker_class_problem
 from tests.test_logs import GUNICORN, ROOT, serve
 
 EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 (what the warning is about)
@@ -47,3 +47,19 @@ def test_gunicorn_on_a_public_address_with_trusted_proxies_warns_at_start():
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert "PORTAL_TRUSTED_PROXIES=1: a client that reaches this port directly" in stderr
+
+
+@pytest.mark.parametrize(
+    "worker_class", ["gevent", "eventlet", "gunicorn.workers.ggevent.GeventWorker"]
+)
+def test_a_bare_greenlet_worker_switch_is_refused_with_one_line(worker_class):
+    """Measured (bench --sizing): preloaded without patching first, a gevent worker hangs."""
+    problem = worker_class_problem(worker_class, threading_patched=False)
+    assert problem and worker_class in problem and "patch_all" in problem and "\n" not in problem
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "patched"), [("gthread", False), ("sync", False), ("gevent", True)]
+)
+def test_threads_and_a_patched_gevent_start(worker_class, patched):
+    assert worker_class_problem(worker_class, threading_patched=patched) is None
