@@ -19,6 +19,7 @@ from oidc_provider_mock import run_server_in_thread
 from portal import create_app
 from portal.settings import Settings
 from tests.support.deliveries import BUCKET, ORDER_ID_KEY
+from tests.support.stripe_operations import undefined_requests
 from tests.support.stripe_stub import StripeStub
 
 
@@ -51,11 +52,18 @@ def s3(aws: None):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def stripe_api(idp_url: str) -> Iterator[StripeStub]:
-    """Stripe's API over HTTP, answered by ``responses``; the IdP passes through."""
+    """Stripe's API over HTTP, answered by ``responses``; the IdP passes through.
+
+    Afterwards, every request the portal sent to Stripe is checked against the pinned API
+    version (``tests/support/stripe_operations.py``): a parameter or an expand path it
+    does not define fails the test, whatever the stub answered.
+    """
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         # Local servers (the IdP, the test providers) are real; only Stripe is answered here.
         mock.add_passthru(re.compile(r"http://(localhost|127\.0\.0\.1):\d+"))
         yield StripeStub(mock)
+        undefined = undefined_requests(mock.calls)
+    assert undefined == [], "requests the pinned Stripe API version does not define"
 
 
 @pytest.fixture

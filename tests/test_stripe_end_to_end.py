@@ -12,11 +12,14 @@ definition of that operation (``tests/support/stripe_operations.py``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import responses
+import stripe
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -31,7 +34,7 @@ from portal.stripe.queries import StripeOrders
 from tests.conftest import AuthActions
 from tests.receipts.conftest import csrf_token
 from tests.support.deliveries import fulfil
-from tests.support.stripe_operations import operation_for, request_problems
+from tests.support.stripe_operations import operation_for, request_problems, undefined_requests
 
 KEY = "sk_test_journey1234567890"
 HANAKO = "hanako@example.jp"
@@ -129,6 +132,25 @@ def test_the_request_check_refuses_what_the_pinned_version_does_not_define():
     assert "expand data.invoice.subscription: Invoice has no field 'subscription'" in problems
     assert request_problems("GET", "/v1/orders", {}) == [
         "GET /v1/orders: not an operation of the pinned version"
+    ]
+
+
+def test_the_unit_tests_stripe_check_sees_what_the_sdk_sends_in_query_and_body():
+    # ``stripe_api`` (tests/conftest.py) runs this on every request each unit test made.
+    client = stripe.StripeClient("sk_test_check", max_network_retries=0)
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.GET, re.compile(r"https://api\.stripe\.com/v1/checkout/sessions.*"), json={}
+        )
+        mock.add(responses.POST, "https://api.stripe.com/v1/payment_intents/pi_1", json={})
+        client.raw_request(
+            "get", "/v1/checkout/sessions", limit=3, sort="created", expand=["data.customer"]
+        )
+        client.raw_request("post", "/v1/payment_intents/pi_1", metadata={"a": "1"}, colour="red")
+        found = [p.split(": ", 1)[1] for p in undefined_requests(mock.calls)]
+    assert found == [
+        "sort: not a parameter of this operation",
+        "colour: not a parameter of this operation",
     ]
 
 

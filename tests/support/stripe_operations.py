@@ -17,10 +17,12 @@ import importlib
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Union
+from urllib.parse import parse_qsl, urlsplit
 
 import stripe
 import typing_extensions
@@ -268,3 +270,23 @@ def expand_problem(answers: Any, path: str) -> str | None:
         else:
             return f"{cls.__qualname__}.{part} is neither expandable nor includable"
     return None
+
+
+def undefined_requests(calls: Iterable[Any], api: str = "https://api.stripe.com") -> list[str]:
+    """What the pinned version does not define in the requests ``responses`` saw going to
+    ``api`` (``mock.calls``): query and form parameters both, bracket-decoded."""
+    from portal.devstack.stripe_emulator import parse_params  # Stripe's wire format
+
+    problems: list[str] = []
+    for call in calls:
+        request = call.request
+        if not str(request.url).startswith(api + "/v1/"):
+            continue
+        parts = urlsplit(str(request.url))
+        body = request.body or ""
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", errors="replace")
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        pairs += parse_qsl(body, keep_blank_values=True)
+        problems += request_problems(str(request.method), parts.path, parse_params(pairs))
+    return problems
