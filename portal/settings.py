@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -154,7 +154,7 @@ class Settings:
         """Build settings from ``environ`` (default: ``.env`` overlaid by ``os.environ``)."""
         env = dict(environ) if environ is not None else _process_environment()
         reader = _Reader(env)
-        return cls(
+        settings = cls(
             secret_key=reader.required("PORTAL_SECRET_KEY", v.secret_key),
             public_url=reader.required("PORTAL_PUBLIC_URL", v.base_url),
             stripe_secret_key=reader.required("PORTAL_STRIPE_SECRET_KEY", v.stripe_key),
@@ -274,110 +274,11 @@ class Settings:
                 "PORTAL_FULFILMENT_ENDPOINT_SECRET", v.webhook_secret, None
             ),
             mail_from=reader.optional("PORTAL_MAIL_FROM", v.mail_sender, None),
-        )._checked(env)
+        )
+        # The rules between settings live beside this module (it imports this one).
+        from portal.settings_rules import checked
 
-    def _checked(self, env: Mapping[str, str]) -> Settings:
-        """Rules between settings."""
-        retired = env.get("PORTAL_REQUIRE_SIGNED_ORDER_IDS", "").strip().lower()
-        if retired in ("false", "0", "no"):
-            raise SettingsError(
-                "PORTAL_REQUIRE_SIGNED_ORDER_IDS",
-                "is gone: signed OrderIDs are always required; to keep plain ones working "
-                "set PORTAL_UNSIGNED_ORDER_IDS (README: Signed OrderIDs)",
-            )
-        if self.order_id_key is None and (self.payment_links or not self.unsigned_order_ids):
-            raise SettingsError(
-                "PORTAL_ORDER_ID_KEY",
-                "is required: it signs the OrderIDs that files are shown for "
-                "(only PORTAL_UNSIGNED_ORDER_IDS without PORTAL_PAYMENT_LINKS can do without)",
-            )
-        if self.unsigned_order_ids_until and not self.unsigned_order_ids:
-            raise SettingsError(
-                "PORTAL_UNSIGNED_ORDER_IDS_UNTIL", "needs PORTAL_UNSIGNED_ORDER_IDS"
-            )
-        if self.unsigned_order_ids and self.s3_prefix.startswith("{order_id}"):
-            raise SettingsError(
-                "PORTAL_S3_PREFIX",
-                "must begin with a fixed folder (such as orders/{order_id}/) while "
-                "PORTAL_UNSIGNED_ORDER_IDS is set, so no OrderID can name another folder",
-            )
-        self._client_authentication_checked()
-        if self.oidc_email_trust == "xms_edov" and not oidc_values.single_tenant_issuer(
-            self.oidc_issuer
-        ):
-            raise SettingsError(
-                "PORTAL_OIDC_EMAIL_TRUST",
-                "xms_edov needs a single-tenant PORTAL_OIDC_ISSUER "
-                "(https://login.microsoftonline.com/<tenant id>/v2.0)",
-            )
-        if self.fulfilment_endpoint and not self.fulfilment_endpoint_secret:
-            raise SettingsError(
-                "PORTAL_FULFILMENT_ENDPOINT_SECRET", "is required with PORTAL_FULFILMENT_ENDPOINT"
-            )
-        if self.order_id_key is not None and self.order_id_key == self.secret_key.encode():
-            raise SettingsError("PORTAL_ORDER_ID_KEY", "must differ from PORTAL_SECRET_KEY")
-        return self._receipts_checked()
-
-    def _client_authentication_checked(self) -> None:
-        """The client secret is required unless ``private_key_jwt`` replaces it; it is still
-        required then while HS256 ID tokens, keyed with it, are allowed."""
-        method = self.oidc_token_auth_method
-        if method == "private_key_jwt" and self.oidc_private_key is None:
-            raise SettingsError(
-                "PORTAL_OIDC_PRIVATE_KEY_FILE",
-                "is required with PORTAL_OIDC_TOKEN_AUTH_METHOD=private_key_jwt",
-            )
-        if self.oidc_certificate is not None:
-            if self.oidc_private_key is None:
-                raise SettingsError(
-                    "PORTAL_OIDC_CERTIFICATE_FILE", "needs PORTAL_OIDC_PRIVATE_KEY_FILE"
-                )
-            if not oidc_values.same_public_key(self.oidc_certificate, self.oidc_private_key):
-                raise SettingsError(
-                    "PORTAL_OIDC_CERTIFICATE_FILE",
-                    "is not a certificate of the key in PORTAL_OIDC_PRIVATE_KEY_FILE",
-                )
-        if self.oidc_client_secret is None:
-            if method != "private_key_jwt":
-                raise SettingsError(
-                    "PORTAL_OIDC_CLIENT_SECRET",
-                    f"is required but not set (PORTAL_OIDC_TOKEN_AUTH_METHOD={method} "
-                    "sends it; private_key_jwt needs none)",
-                )
-            if "HS256" in self.oidc_algorithms:
-                raise SettingsError(
-                    "PORTAL_OIDC_CLIENT_SECRET",
-                    "is required while PORTAL_OIDC_ALGORITHMS allows HS256 "
-                    "(such ID tokens are verified with it)",
-                )
-
-    def _receipts_checked(self) -> Settings:
-        """Receipt settings need an issuer; a corporation's number its check digit; and a
-        receipt needs a Japanese TrueType font to embed."""
-        number = self.receipt_registration_number
-        if number and not self.receipts_enabled:
-            raise SettingsError(
-                "PORTAL_RECEIPT_REGISTRATION_NUMBER", "needs PORTAL_RECEIPT_ISSUER_NAME"
-            )
-        if number and self.receipt_issuer_kind == "corporation":
-            if not shop_values.corporate_check_digit_ok(number):
-                raise SettingsError(
-                    "PORTAL_RECEIPT_REGISTRATION_NUMBER",
-                    "its check digit does not match: a corporation's number is T + its"
-                    " 法人番号 (a sole proprietor's: set PORTAL_RECEIPT_ISSUER_KIND=other)",
-                )
-        if self.receipts_enabled and self.receipt_font is None:
-            found = next(
-                (p for p in shop_values.JAPANESE_FONT_CANDIDATES if Path(p).is_file()), None
-            )
-            if found is None:
-                raise SettingsError(
-                    "PORTAL_RECEIPT_FONT",
-                    "no Japanese TrueType font found for receipts: install"
-                    " fonts-ipaexfont-gothic or set the path of a .ttf font",
-                )
-            return replace(self, receipt_font=shop_values.truetype_font(found))
-        return self
+        return checked(settings, env)
 
 
 def _shop(reader: _Reader) -> Shop:
