@@ -316,7 +316,8 @@ SIZING_INTRO = (
     "healthy (L per call) then at 2 s per call. *cap* is PORTAL_STRIPE_CONCURRENCY (requests "
     "per worker that may wait on Stripe at once). A request unanswered after 6 s is given "
     "up (*No answer*); p50/p99 are over answered requests; */ shipped* is this row's p99 "
-    "over the shipped configuration's under the same Stripe (below 1 is better)."
+    "over the shipped configuration's under the same Stripe (below 1 is better); the shipped "
+    "one runs again at the end, and its ratios show how much the machine drifted meanwhile."
 )
 
 

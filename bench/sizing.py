@@ -67,6 +67,8 @@ CONFIGURATIONS = (
         patch_first=True,
     ),
     Sizing("gevent, as is, cap 4", ("--worker-class", "gevent"), 4, needs="gevent"),
+    # The shipped one once more at the end: how far the shared machine drifted meanwhile.
+    Sizing(f"{SHIPPED}, again", (), 4),
 )
 #: A gunicorn config file: gevent's patches, then the shipped config.
 _PATCHED_FIRST = """\
