@@ -76,7 +76,7 @@ def run(stack: Stack, server: Server, minutes: float, workers: int) -> Soak:
                         answers,
                     )
                 )
-                print(f"  minute {soak.samples[-1].minute:.0f}", flush=True)
+                _progress(soak.samples[-1])
                 next_at += SAMPLE_EVERY
                 if next_at > started + minutes * 60 + 1:
                     break
@@ -84,6 +84,16 @@ def run(stack: Stack, server: Server, minutes: float, workers: int) -> Soak:
     finally:
         traffic.close()
     return soak
+
+
+def _progress(sample: Sample) -> None:
+    """The sample on the terminal as it is taken (what a cut-short soak leaves behind)."""
+    memory = ", ".join(
+        f"{w[0]}: {w[1]['rss'] / 1024:.0f}/{w[1]['pss'] / 1024:.0f}/{w[1]['uss'] / 1024:.0f}"
+        for w in sample.workers
+        if w is not None
+    )
+    print(f"  minute {sample.minute:.0f}, RSS/PSS/USS MiB {memory}", flush=True)
 
 
 def _read(pid: int | None) -> tuple[int, dict[str, int]] | None:
