@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import statistics
 import threading
 import time
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -141,6 +143,10 @@ class Answer:
     status: int  # 0: no answer within the client's timeout (CLIENT_TIMEOUT)
     seconds: float
     stale: bool = False
+    #: The portal's ``X-Request-Id`` for this request, which its access line carries.
+    request_id: str = ""
+    #: Attempts it made at Stripe (the access line's ``stripe=``); None: not read.
+    stripe_attempts: int | None = None
 
 
 @dataclass
@@ -175,8 +181,12 @@ class Traffic:
         server: Server,
         shoppers: list[Shopper],
         timeout: float = CLIENT_TIMEOUT,
+        first_time_buyers: float = 0.0,
     ) -> None:
         self._stack = stack
+        #: The share of new orders placed by buyers who never log in; the rest are the
+        #: viewing customers' (all of them in the fault phases, which check every one).
+        self._first_time_buyers = first_time_buyers
         #: A request still unanswered after this long is recorded as no answer.
         self._timeout = timeout
         self._server = server
@@ -240,7 +250,15 @@ class Traffic:
             self._record(Answer(kind, 0, time.monotonic() - started))
             return None
         stale = response.status_code == 200 and STALE_MARK in response.text
-        self._record(Answer(kind, response.status_code, time.monotonic() - started, stale))
+        self._record(
+            Answer(
+                kind,
+                response.status_code,
+                time.monotonic() - started,
+                stale,
+                response.headers.get("X-Request-Id", ""),
+            )
+        )
         return response
 
     def _view(self) -> None:
@@ -274,8 +292,13 @@ class Traffic:
         self._webhook()
 
     def _webhook(self) -> None:
+        number = next(self._numbers)
+        if _CHANCE.random() < self._first_time_buyers:
+            order = new_order(self._stack, f"buyer-{number}@example.jp", number)
+            self._timed("webhook", lambda: self._post(event_body(order)))
+            return
         shopper = _CHANCE.choice(self._shoppers)
-        order = new_order(self._stack, shopper.email, next(self._numbers))
+        order = new_order(self._stack, shopper.email, number)
         body = event_body(order)
         response = self._timed("webhook", lambda: self._post(body))
         with self._lock:
@@ -405,21 +428,43 @@ def run_phases(stack: Stack, server: Server, seconds: float, settle: float) -> l
     return results
 
 
+def read_stripe_attempts(results: list[PhaseResult], access_log: Path) -> None:
+    """Fill in each answer's Stripe attempts from gunicorn's access lines (``stripe=0`` or
+    ``stripe=2/2034ms``, then ``id=``), so pages can be told apart by whether they waited
+    on Stripe: the issue's targets differ for the two."""
+    attempts: dict[str, int] = {}
+    with access_log.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            found = _ACCESS_FIELDS.search(line)
+            if found:
+                attempts[found["id"]] = int(found["attempts"])
+    for result in results:
+        for answer in result.answers:
+            answer.stripe_attempts = attempts.get(answer.request_id)
+
+
+_ACCESS_FIELDS = re.compile(r" stripe=(?P<attempts>\d+)\S* id=(?P<id>\S+)$")
+
+
 def render(results: list[PhaseResult], title: str) -> str:
     """The per-phase table: what customers, Stripe and the load balancer got."""
     lines = [
         f"### {title}",
         "",
-        "| Phase | Pages: codes | Pages p50 / p99 ms | Copies shown | /healthz p50 / p99 ms "
+        "| Phase | Pages: codes | Pages p50 / p99 ms | Pages without a Stripe call p50 / p99 ms "
+        "| Pages that asked Stripe p50 / p99 ms | Copies shown | /healthz p50 / p99 ms "
         "| Webhooks: codes | Webhooks p50 / p99 ms | Stripe calls/s | Acknowledged and lost "
         "| Recovery s |",
-        "| --- | --- | --- | ---: | --- | --- | --- | ---: | --- | ---: |",
+        "| --- | --- | --- | --- | --- | ---: | --- | --- | --- | ---: | --- | ---: |",
     ]
     for r in results:
         pages = [a for a in r.answers if a.kind in ("list", "detail", "download")]
         health, hooks = r.of("healthz"), r.of("webhook")
+        without = [a for a in pages if a.stripe_attempts == 0]
+        asked = [a for a in pages if a.stripe_attempts]
         lines.append(
-            f"| {r.phase} | {_codes(pages)} | {p50_p99(pages)} | {sum(a.stale for a in pages)} "
+            f"| {r.phase} | {_codes(pages)} | {p50_p99(pages)} | {p50_p99(without)} "
+            f"| {p50_p99(asked)} | {sum(a.stale for a in pages)} "
             f"| {p50_p99(health)} | {_codes(hooks)} | {p50_p99(hooks)} "
             f"| {r.stripe_calls / r.seconds:.1f} | {r.lost} of {r.acknowledged} "
             f"| {_recovery(r.recovery)} |"

@@ -10,6 +10,13 @@ import tempfile
 # the master serves their sum (portal/metrics.py). Set before the app is imported.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="order-portal-metrics-"))
 
+# Two malloc arenas for all of a worker's threads (glibc), set before any thread exists so
+# that the workers forked later inherit it: portal/malloc_arenas.py says why. (Importing
+# it imports the portal package: after the line above.)
+from portal.malloc_arenas import limit_arenas
+
+limit_arenas()
+
 # Loopback only: the TLS proxy in front (config/nginx/) is the way in. To listen on every
 # interface (a platform router in front), pass --bind 0.0.0.0:$PORT; the master warns when
 # PORTAL_TRUSTED_PROXIES is set then, as a client reaching gunicorn directly could claim
@@ -39,7 +46,11 @@ accesslog = "-"
 errorlog = "-"
 # Request lines only: query strings may hold a Checkout Session id, never a secret. Every
 # value is escaped (portal.logs.AccessLog): a path cannot forge or colour a line.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+# ``stripe=`` is what the request spent at Stripe (``0``, or ``2/2034ms``: attempts and
+# their time, portal/stripe_budget.py); ``id=`` the request id the audit lines carry.
+access_log_format = (
+    '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms stripe=%({portal.stripe}e)s id=%({x-request-id}o)s'
+)
 logger_class = "portal.logs.AccessLog"
 
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from flask import Flask, g
+from flask import Flask, g, request
 from flask_login import current_user
 
 from portal.order_cache import email_key
-from portal.stripe.guard import request_scope
+from portal.stripe.guard import request_scope, spent
+
+#: The WSGI environ key gunicorn's access log reads (``%({portal.stripe}e)s``).
+ENVIRON_KEY = "portal.stripe"
 
 
 def install(app: Flask, budget_seconds: int) -> None:
-    """Open the scope before every view (after the session is read), close it after."""
+    """Open the scope before every view (after the session is read), close it after and
+    leave what the request spent at Stripe in its environ for the access log."""
 
     @app.before_request
     def _open_scope() -> None:
@@ -30,4 +34,12 @@ def install(app: Flask, budget_seconds: int) -> None:
     def _close_scope(_exc: BaseException | None) -> None:
         scope: AbstractContextManager[None] | None = g.pop("stripe_scope", None)
         if scope is not None:
+            request.environ[ENVIRON_KEY] = access_log_field(*spent())
             scope.__exit__(None, None, None)
+
+
+def access_log_field(attempts: int, seconds: float) -> str:
+    """``0`` for a request that did not ask Stripe, else ``2/2034ms``: attempts made and
+    their time together. gunicorn's access log times the whole request; this says how
+    much of it was Stripe, and which pages were served without asking it."""
+    return f"{attempts}/{seconds * 1000:.0f}ms" if attempts else "0"

@@ -12,11 +12,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 
 from portal.devstack.serving import free_port
+from portal.stripe_budget import ENVIRON_KEY, access_log_field
+from tests.support.stripe_fixtures import checkout_session
 from tests.test_settings import GOOD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +28,7 @@ REQUEST_ID = "req-log-test-00001"
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py"]
 #: A path that, decoded and written as it came, would start a forged access-log line.
 FORGING_PATH = "/x%0d%0a127.0.0.1%20%22GET%20/admin%22%20200%20-%201ms%1b%5b31m"
+ALICE = "alice@example.com"
 
 
 @contextmanager
@@ -118,9 +123,49 @@ def test_under_gunicorn_a_request_cannot_forge_an_access_log_line(gunicorn_outpu
     assert not any(line.startswith('127.0.0.1 "GET /admin"') for line in lines)
 
 
+def test_under_gunicorn_each_access_line_says_stripe_and_the_request_id(gunicorn_output):
+    stdout, _ = gunicorn_output
+    (webhook,) = [line for line in stdout.splitlines() if "/webhooks/stripe" in line]
+    assert webhook.startswith('127.0.0.1 "POST /webhooks/stripe" 400 ')
+    assert webhook.endswith(f"ms stripe=0 id={REQUEST_ID}")
+
+
 def test_the_development_server_writes_the_same_json_lines():
     command = [sys.executable, "-m", "portal.cli", "serve", "--port", "{port}"]
     with serve(command) as (url, process):
         _, stderr = _exercise_and_stop(url, process)
     (line,) = [entry for entry in _audit_lines(stderr) if entry["request_id"] == REQUEST_ID]
     assert line["event"] == "webhook_refused"
+
+
+def _environ_as_the_server_sees_it(app: Flask) -> dict[str, Any]:
+    """The environ after the app answered, which is when gunicorn writes its access line."""
+    seen: dict[str, Any] = {}
+    inner = app.wsgi_app
+
+    def capture(environ: dict[str, Any], start_response: Any) -> Any:
+        answer = inner(environ, start_response)
+        seen.clear()
+        seen.update(environ)
+        return answer
+
+    app.wsgi_app = capture  # type: ignore[method-assign]
+    return seen
+
+
+def test_the_access_log_field_says_what_a_view_spent_at_stripe(app, client, logged_in, stripe_api):
+    environ = _environ_as_the_server_sees_it(app)
+    stripe_api.add(checkout_session(ALICE, reference="KEN-1"))
+    stripe_api.delay_seconds = 0.05
+    assert client.get("/orders").status_code == 200
+    attempts, _, ms = environ[ENVIRON_KEY].partition("/")
+    assert int(attempts) == stripe_api.call_count >= 1
+    assert int(ms.removesuffix("ms")) >= 50 * stripe_api.call_count
+
+    assert client.get("/orders").status_code == 200
+    assert environ[ENVIRON_KEY] == "0"
+
+
+def test_a_request_that_never_asks_stripe_logs_zero():
+    assert access_log_field(0, 0.0) == "0"
+    assert access_log_field(2, 2.0344) == "2/2034ms"

@@ -73,6 +73,9 @@ class _Request:
     lock: threading.Lock = field(default_factory=threading.Lock)
     admitted: bool = False
     on_end: list[Callable[[], None]] = field(default_factory=list)
+    #: HTTP attempts made at Stripe, and the seconds they took (the access log's ``stripe=``).
+    attempts: int = 0
+    seconds: float = 0.0
 
 
 @contextmanager
@@ -102,6 +105,23 @@ def longer_budget(seconds: float) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
+
+
+def spent() -> tuple[int, float]:
+    """The current request's Stripe attempts so far and the seconds they took together."""
+    scope = _request.get()
+    if scope is None:
+        return 0, 0.0
+    with scope.lock:
+        return scope.attempts, scope.seconds
+
+
+def _count_attempt(started: float) -> None:
+    scope = _request.get()
+    if scope is not None:
+        with scope.lock:
+            scope.attempts += 1
+            scope.seconds += time.monotonic() - started
 
 
 def remaining() -> float | None:
@@ -459,6 +479,7 @@ class GuardedHttpClient(stripe.RequestsClient):
                 raise
             finally:
                 self._local.timeout = self._default_timeout
+                _count_attempt(started)
         status = response[1]
         outcome = "failed" if status >= 500 else "ok" if status < 400 else "client_error"
         self._guard.record(outcome)
