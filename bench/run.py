@@ -130,7 +130,7 @@ def run_faults(latency: float, seconds: float, command: str, root: Path) -> str:
         print(f"Fault phases, {seconds:.0f} s each:", flush=True)
         results = faults.run_phases(running, server, seconds, settle=FAULT_SETTLE_SECONDS)
         memory = [memory_kib(pid) for pid in workers_of(server)]
-        faults.read_stripe_attempts(results, server.log)
+        faults.read_stripe_fields(results, server.log)
     title = f"Faults at {revision(root)}: `{command}`"
     return faults.render(results, title) + _memory_line(memory)
 

@@ -20,7 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from portal.domain import OrdersUnavailable
-from portal.stripe.guard import remaining
+from portal.stripe.guard import count_wait, remaining
 
 #: How long a caller outside a request (a CLI command, a test) waits for its turn.
 DEFAULT_WAIT_SECONDS = 10.0
@@ -48,10 +48,18 @@ class Coalescer:
     def turn(self, key: str) -> Iterator[bool]:
         """Hold ``key``'s turn; yield whether another reader went first (look again)."""
         wait = remaining()
-        deadline = time.monotonic() + (DEFAULT_WAIT_SECONDS if wait is None else max(0.0, wait))
-        with self._local_turn(key, deadline) as waited_here:
-            with self._shared_turn(key, deadline) as waited_elsewhere:
-                yield waited_here or waited_elsewhere
+        started = time.monotonic()
+        deadline = started + (DEFAULT_WAIT_SECONDS if wait is None else max(0.0, wait))
+        try:
+            with self._local_turn(key, deadline) as waited_here:
+                with self._shared_turn(key, deadline) as waited_elsewhere:
+                    if waited_here or waited_elsewhere:
+                        count_wait(time.monotonic() - started)
+                    yield waited_here or waited_elsewhere
+        except OrdersUnavailable:
+            if time.monotonic() >= deadline:  # gave up waiting for its turn
+                count_wait(time.monotonic() - started)
+            raise
 
     @contextmanager
     def _local_turn(self, key: str, deadline: float) -> Iterator[bool]:

@@ -39,7 +39,8 @@ def install(app: Flask, budget_seconds: int) -> None:
 
 
 def access_log_field(attempts: int, seconds: float) -> str:
-    """``0`` for a request that did not ask Stripe, else ``2/2034ms``: attempts made and
-    their time together. gunicorn's access log times the whole request; this says how
-    much of it was Stripe, and which pages were served without asking it."""
-    return f"{attempts}/{seconds * 1000:.0f}ms" if attempts else "0"
+    """``0`` for a request that neither asked Stripe nor waited for another's read of the
+    same orders, else ``2/2034ms``: its attempts and the time on Stripe (``0/1980ms``:
+    it only waited). gunicorn's access log times the whole request; this says how much of
+    it was Stripe, and which pages were served from the cache alone."""
+    return f"{attempts}/{seconds * 1000:.0f}ms" if attempts or seconds else "0"

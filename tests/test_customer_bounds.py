@@ -15,6 +15,8 @@ import pytest
 from portal import create_app
 from portal.cache_store import make_backend
 from portal.order_cache import OrderCache
+from portal.stripe.guard import request_scope, spent
+from portal.stripe_budget import access_log_field
 from tests.conftest import AuthActions, with_settings
 from tests.support.redis_server import redis_server
 from tests.support.stripe_fixtures import checkout_session
@@ -118,3 +120,22 @@ def test_the_per_customer_page_limit_is_shared_by_workers_on_redis(
     # 120 a minute per customer, counted once for both workers (not 120 each).
     assert codes.count(200) == 120
     assert codes.count(429) == 10
+
+
+def test_a_request_that_waited_for_anothers_read_logs_the_wait_as_stripe_time():
+    cache = OrderCache(make_backend(None), ttl=60, stale=600)
+    reads: list[int] = []
+
+    def one_request() -> tuple[int, float]:
+        with request_scope(budget_seconds=4, customer=None):
+            cache.order_history("lena@example.com", _slow_reader(reads))
+            return spent()
+
+    results = _at_once(4, one_request)
+    assert len(reads) == 1
+    # The readers' own attempts are counted by the HTTP client; here nobody made one.
+    # The three that waited for the one read spent its time on Stripe all the same.
+    waits = sorted(seconds for _attempts, seconds in results)
+    assert waits[0] == 0 and all(seconds >= 0.15 for seconds in waits[1:])
+    assert access_log_field(0, waits[0]) == "0"
+    assert access_log_field(0, waits[-1]).startswith("0/")

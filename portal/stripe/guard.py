@@ -73,7 +73,8 @@ class _Request:
     lock: threading.Lock = field(default_factory=threading.Lock)
     admitted: bool = False
     on_end: list[Callable[[], None]] = field(default_factory=list)
-    #: HTTP attempts made at Stripe, and the seconds they took (the access log's ``stripe=``).
+    #: HTTP attempts made at Stripe, and the seconds they took, with those spent waiting
+    #: for another request's read of the same orders (the access log's ``stripe=``).
     attempts: int = 0
     seconds: float = 0.0
 
@@ -108,7 +109,8 @@ def longer_budget(seconds: float) -> Iterator[None]:
 
 
 def spent() -> tuple[int, float]:
-    """The current request's Stripe attempts so far and the seconds they took together."""
+    """The current request's Stripe attempts so far and the seconds it spent on Stripe:
+    in its own attempts and waiting for another request's read (:func:`count_wait`)."""
     scope = _request.get()
     if scope is None:
         return 0, 0.0
@@ -122,6 +124,15 @@ def _count_attempt(started: float) -> None:
         with scope.lock:
             scope.attempts += 1
             scope.seconds += time.monotonic() - started
+
+
+def count_wait(seconds: float) -> None:
+    """The current request waited ``seconds`` for another's Stripe read of the same orders
+    (``portal.coalescing``): time on Stripe's account, though not an attempt of its own."""
+    scope = _request.get()
+    if scope is not None:
+        with scope.lock:
+            scope.seconds += seconds
 
 
 def remaining() -> float | None:
