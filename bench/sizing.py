@@ -25,9 +25,9 @@ from pathlib import Path
 
 import redis
 import requests
-from faults import Answer, Shopper, Traffic, shoppers
 from load import portal_login
 from stack import ROOT, BenchError, CpuSnapshot, Server, Stack, gunicorn, memory_kib, workers_of
+from traffic import Answer, Shopper, Traffic, shoppers
 
 #: gunicorn workers in every configuration: the shipped default on 2 cores.
 WORKERS = 4

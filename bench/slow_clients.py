@@ -3,7 +3,7 @@ and never finish them, while customers keep using the portal.
 
 Each phase keeps ``count`` such connections open (one header byte per connection per
 second; a connection the server closes is opened again at once, as an attacker would)
-under the steady load of ``faults.Traffic``, and records which share of the ordinary
+under the steady load of ``traffic.Traffic``, and records which share of the ordinary
 requests (pages, health checks, webhooks) got an answer within ``ANSWER_WITHIN`` seconds.
 *Before*: straight at gunicorn, as the README forbids. *After*: through the shipped nginx
 site (``config/nginx/order-portal.conf``, run by ``tests/support/tls_proxy.py``), which
@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from faults import Answer, Traffic, p50_p99, shoppers
 from stack import ROOT, Server, Stack
+from traffic import Answer, Traffic, p50_p99, shoppers
 
 #: Slow connections per phase; 0 is the same load without them.
 COUNTS = (0, 16, 64)

@@ -1,4 +1,4 @@
-"""A soak (issue 16): the steady load of ``faults.Traffic`` for an hour (or as long as
+"""A soak (issue 16): the steady load of ``traffic.Traffic`` for an hour (or as long as
 asked), with each gunicorn worker's memory read once a minute: RSS, PSS and USS.
 
 gunicorn replaces a worker after ``max_requests`` (2000, jitter 400; config/gunicorn.conf.py),
@@ -21,8 +21,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from faults import Answer, Traffic, p50_p99, shoppers
 from stack import Server, Stack, memory_kib, workers_of
+from traffic import Answer, Traffic, p50_p99, shoppers
 
 #: Seconds between two memory samples.
 SAMPLE_EVERY = 60.0
