@@ -4,7 +4,7 @@ glibc gives threads arenas of their own, up to eight per core. A gthread worker'
 threads, and the short-lived pools that ask Stripe and S3 several things at once, each
 come to hold freed memory in an arena of their own that is seldom given back: the
 worker's resident memory creeps although Python's own heap stays flat (measured in
-issue 16's soak: +0.17 MiB per minute per worker with glibc's default, flat with two
+issue 16: +0.2 MiB per minute for one worker with glibc's default, flat with two
 arenas, on the same load). Two arenas is what ``MALLOC_ARENA_MAX=2`` sets, the usual
 advice for threaded Python and Ruby servers; it is set here so that every deployment
 that uses ``config/gunicorn.conf.py`` gets it, not only those that read the README.
