@@ -50,14 +50,16 @@ class Coalescer:
         wait = remaining()
         started = time.monotonic()
         deadline = started + (DEFAULT_WAIT_SECONDS if wait is None else max(0.0, wait))
+        had_turn = False
         try:
             with self._local_turn(key, deadline) as waited_here:
                 with self._shared_turn(key, deadline) as waited_elsewhere:
+                    had_turn = True
                     if waited_here or waited_elsewhere:
                         count_wait(time.monotonic() - started)
                     yield waited_here or waited_elsewhere
         except OrdersUnavailable:
-            if time.monotonic() >= deadline:  # gave up waiting for its turn
+            if not had_turn:  # gave up waiting: that time too was spent on another's read
                 count_wait(time.monotonic() - started)
             raise
 

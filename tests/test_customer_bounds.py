@@ -14,6 +14,7 @@ import pytest
 
 from portal import create_app
 from portal.cache_store import make_backend
+from portal.domain import OrdersUnavailable
 from portal.order_cache import OrderCache
 from portal.stripe.guard import request_scope, spent
 from portal.stripe_budget import access_log_field
@@ -139,3 +140,17 @@ def test_a_request_that_waited_for_anothers_read_logs_the_wait_as_stripe_time():
     assert waits[0] == 0 and all(seconds >= 0.15 for seconds in waits[1:])
     assert access_log_field(0, waits[0]) == "0"
     assert access_log_field(0, waits[-1]).startswith("0/")
+
+
+def test_a_read_that_fails_on_its_own_is_not_counted_as_waiting_for_another():
+    cache = OrderCache(make_backend(None), ttl=60, stale=600)
+
+    def slow_then_down() -> str:
+        time.sleep(0.2)
+        raise OrdersUnavailable("Stripe did not answer")
+
+    with request_scope(budget_seconds=0.1, customer=None):
+        with pytest.raises(OrdersUnavailable):
+            cache.order_history("mia@example.com", slow_then_down)
+        # Its own attempts are the HTTP client's to count; it waited for nobody.
+        assert spent() == (0, 0.0)
