@@ -116,20 +116,17 @@ def spent() -> tuple[int, float]:
         return scope.attempts, scope.seconds
 
 
-def _count_attempt(started: float) -> None:
-    scope = _request.get()
-    if scope is not None:
-        with scope.lock:
-            scope.attempts += 1
-            scope.seconds += time.monotonic() - started
-
-
 def count_wait(seconds: float) -> None:
     """The current request waited ``seconds`` for another's Stripe read of the same orders
     (``portal.coalescing``): time on Stripe's account, though not an attempt of its own."""
+    _add_to_request(0, seconds)
+
+
+def _add_to_request(attempts: int, seconds: float) -> None:
     scope = _request.get()
     if scope is not None:
         with scope.lock:
+            scope.attempts += attempts
             scope.seconds += seconds
 
 
@@ -282,7 +279,7 @@ class GuardedHttpClient(stripe.RequestsClient):
                 raise
             finally:
                 self._local.timeout = self._default_timeout
-                _count_attempt(started)
+                _add_to_request(1, time.monotonic() - started)
         status = response[1]
         outcome = "failed" if status >= 500 else "ok" if status < 400 else "client_error"
         self._guard.record(outcome)
