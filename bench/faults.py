@@ -234,6 +234,7 @@ def read_stripe_fields(results: list[PhaseResult], access_log: Path) -> None:
 
 
 _ACCESS_FIELDS = re.compile(r" stripe=(?P<stripe>\S+) id=(?P<id>\S+)$")
+_STRIPE_TIME = re.compile(r"\d+/\d+ms")
 
 
 def render(results: list[PhaseResult], title: str) -> str:
@@ -250,8 +251,10 @@ def render(results: list[PhaseResult], title: str) -> str:
     for r in results:
         pages = [a for a in r.answers if a.kind in ("list", "detail", "download")]
         health, hooks = r.of("healthz"), r.of("webhook")
+        # Neither: no access line read, or ``-`` (the request ended before its Stripe
+        # scope opened: its session could not be read while Redis was down).
         cached = [a for a in pages if a.stripe == "0"]
-        waited = [a for a in pages if a.stripe not in (None, "0")]
+        waited = [a for a in pages if a.stripe and _STRIPE_TIME.fullmatch(a.stripe)]
         lines.append(
             f"| {r.phase} | {_codes(pages)} | {p50_p99(pages)} | {p50_p99(cached)} "
             f"| {p50_p99(waited)} | {sum(a.stale for a in pages)} "
